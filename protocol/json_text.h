@@ -1,0 +1,40 @@
+// Checks shared by both stream readers before bytes become a json value: UTF-8 validity and a bound
+// on nesting depth. nlohmann's parser is iterative, but copying, comparing and dumping a value recurse,
+// so a 4 MiB line of '[' would parse fine and then overflow the stack in whoever touches it next.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace mcpd {
+
+using json = nlohmann::json;
+
+/// Offset of the first byte of the first ill-formed UTF-8 sequence, or nullopt if `text` is valid.
+/// Ill-formed: stray continuation bytes, overlong forms, surrogates (U+D800..DFFF), code points above
+/// U+10FFFF, and sequences cut short (including at the end of `text`).
+std::optional<std::size_t> find_invalid_utf8(std::string_view text);
+
+/// True if `text` is well-formed UTF-8 (see find_invalid_utf8).
+bool is_valid_utf8(std::string_view text);
+
+/// Deeper than this is refused by parse_json_text unless the caller asks otherwise; real MCP
+/// messages nest a few dozen levels at most.
+inline constexpr std::size_t default_max_json_depth = 512;
+
+/// The result of parse_json_text: a value, or a message saying why there is none.
+struct JsonText {
+  bool ok = false;
+  json value;         // when ok
+  std::string error;  // when !ok: "invalid UTF-8 at byte 7", "nesting deeper than 512 levels", or
+                      // nlohmann's description ("syntax error while parsing value - ...")
+};
+
+/// Parses one JSON text after checking UTF-8 and nesting depth. Never throws for bad input.
+JsonText parse_json_text(std::string_view text, std::size_t max_depth = default_max_json_depth);
+
+}  // namespace mcpd

@@ -1,0 +1,275 @@
+#include <doctest/doctest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "frame.h"
+
+using mcpd::encode_frame;
+using mcpd::encode_frame_text;
+using mcpd::FrameReader;
+using mcpd::json;
+using EventKind = FrameReader::Event::Kind;
+using ErrorKind = FrameReader::Error::Kind;
+
+namespace {
+
+std::string header(std::uint32_t n) {
+  return {static_cast<char>(n >> 24), static_cast<char>((n >> 16) & 0xFF),
+          static_cast<char>((n >> 8) & 0xFF), static_cast<char>(n & 0xFF)};
+}
+
+// Each event until need_more: frames as their JSON, errors as "!<kind>".
+std::vector<std::string> drain(FrameReader& reader) {
+  std::vector<std::string> out;
+  for (;;) {
+    auto event = reader.next();
+    if (event.kind == EventKind::need_more) return out;
+    if (event.kind == EventKind::frame) {
+      out.push_back(event.frame.dump());
+      continue;
+    }
+    switch (event.error.kind) {
+      case ErrorKind::oversize:
+        out.push_back("!oversize");
+        return out;  // sticky: next() would repeat it forever
+      case ErrorKind::empty:
+        out.push_back("!empty");
+        break;
+      case ErrorKind::not_json:
+        out.push_back("!not_json");
+        break;
+      case ErrorKind::not_object:
+        out.push_back("!not_object");
+        break;
+      case ErrorKind::truncated:
+        out.push_back("!truncated");
+        break;
+    }
+  }
+}
+
+using Events = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("a frame is a 4-byte big-endian length followed by the compact JSON") {
+  std::string frame = encode_frame(json{{"a", 1}});
+  CHECK(frame == header(7) + R"({"a":1})");
+  CHECK(encode_frame_text("{}") == std::string("\0\0\0\x02{}", 6));
+  CHECK(encode_frame_text(std::string(300, ' ')).substr(0, 4) == std::string("\0\0\x01\x2c", 4));
+}
+
+TEST_CASE("frames round-trip through the reader") {
+  json message{{"id", "7"}, {"result", {{"text", "h\xC3\xA9llo"}, {"n", 1.5}}}};
+  FrameReader reader;
+  reader.feed(encode_frame(message));
+  auto event = reader.next();
+  REQUIRE(event.kind == EventKind::frame);
+  CHECK(event.frame == message);
+  CHECK(event.frame["id"].is_string());
+  CHECK(reader.next().kind == EventKind::need_more);
+  CHECK_FALSE(reader.finish().has_value());
+}
+
+TEST_CASE("encode_frame replaces invalid UTF-8 in strings instead of throwing") {
+  FrameReader reader;
+  reader.feed(encode_frame(json{{"bytes", std::string("a\xFF")}}));
+  auto event = reader.next();
+  REQUIRE(event.kind == EventKind::frame);
+  CHECK(event.frame["bytes"] == "a\xEF\xBF\xBD");
+}
+
+TEST_CASE("frames fed one byte at a time come out whole") {
+  std::string stream = encode_frame(json{{"n", 1}}) + encode_frame(json{{"n", 2}});
+  FrameReader reader;
+  Events events;
+  for (char c : stream) {
+    reader.feed(&c, 1);
+    for (auto& e : drain(reader)) events.push_back(e);
+  }
+  CHECK(events == Events{R"({"n":1})", R"({"n":2})"});
+  CHECK_FALSE(reader.finish().has_value());
+}
+
+TEST_CASE("many frames in one read all come out, in order") {
+  std::string stream;
+  Events expected;
+  for (int i = 0; i < 5000; ++i) {
+    json message{{"i", i}};
+    stream += encode_frame(message);
+    expected.push_back(message.dump());
+  }
+  FrameReader reader;
+  reader.feed(stream);
+  CHECK(drain(reader) == expected);
+  CHECK_FALSE(reader.finish().has_value());
+}
+
+TEST_CASE("a zero-length frame is reported as empty and the stream continues") {
+  FrameReader reader;
+  reader.feed(header(0) + encode_frame(json{{"ok", true}}));
+  auto event = reader.next();
+  REQUIRE(event.kind == EventKind::error);
+  CHECK(event.error.kind == ErrorKind::empty);
+  CHECK_FALSE(event.error.message.empty());
+  CHECK(drain(reader) == Events{R"({"ok":true})"});
+}
+
+TEST_CASE("a frame of exactly the maximum length is accepted") {
+  const std::size_t max = 1000;
+  std::string payload = R"({"s":")" + std::string(max - 8, 'x') + R"("})";
+  REQUIRE(payload.size() == max);
+  FrameReader reader(max);
+  reader.feed(encode_frame_text(payload));
+  auto event = reader.next();
+  REQUIRE(event.kind == EventKind::frame);
+  CHECK(event.frame["s"].get<std::string>().size() == max - 8);
+}
+
+TEST_CASE("a header over the maximum fails the reader for good") {
+  const std::size_t max = 1000;
+  FrameReader reader(max);
+  reader.feed(header(max + 1) + std::string(max + 1, ' ') + encode_frame(json{{"late", 1}}));
+  auto event = reader.next();
+  REQUIRE(event.kind == EventKind::error);
+  CHECK(event.error.kind == ErrorKind::oversize);
+  CHECK(event.error.message == "frame declares 1001 bytes, over the limit of 1000");
+  CHECK(reader.failed());
+  CHECK(reader.buffered() == 0);
+
+  reader.feed(encode_frame(json{{"later", 2}}));
+  CHECK(reader.buffered() == 0);
+  for (int i = 0; i < 3; ++i) {
+    auto again = reader.next();
+    REQUIRE(again.kind == EventKind::error);
+    CHECK(again.error.kind == ErrorKind::oversize);
+    CHECK(again.error.message == event.error.message);
+  }
+  auto at_eof = reader.finish();
+  REQUIRE(at_eof.has_value());
+  CHECK(at_eof->kind == ErrorKind::oversize);
+}
+
+TEST_CASE("the oversize message names the declared size and the default limit") {
+  FrameReader reader;
+  reader.feed(header(70000000));
+  auto event = reader.next();
+  REQUIRE(event.kind == EventKind::error);
+  CHECK(event.error.message == "frame declares 70000000 bytes, over the limit of 67108864");
+}
+
+TEST_CASE("an oversize header is caught before its payload arrives") {
+  FrameReader reader(100);
+  reader.feed(header(0xFFFFFFFFu));
+  CHECK(reader.next().error.kind == ErrorKind::oversize);
+}
+
+TEST_CASE("EOF inside a header is truncated, saying how many bytes were present") {
+  FrameReader reader;
+  reader.feed(std::string("\0\0", 2));
+  CHECK(reader.next().kind == EventKind::need_more);
+  auto error = reader.finish();
+  REQUIRE(error.has_value());
+  CHECK(error->kind == ErrorKind::truncated);
+  CHECK(error->message == "input ended inside a frame header: expected 4 bytes, got 2");
+}
+
+TEST_CASE("EOF inside a payload is truncated, saying expected versus present bytes") {
+  FrameReader reader;
+  std::string frame = encode_frame(json{{"key", "value"}});  // 15-byte payload
+  reader.feed(std::string_view(frame).substr(0, frame.size() - 5));
+  CHECK(reader.next().kind == EventKind::need_more);
+  auto error = reader.finish();
+  REQUIRE(error.has_value());
+  CHECK(error->kind == ErrorKind::truncated);
+  CHECK(error->message == "input ended inside a frame: expected 15 payload bytes, got 10");
+}
+
+TEST_CASE("a payload that is not JSON is reported and the next frame still decodes") {
+  FrameReader reader;
+  reader.feed(encode_frame_text("{not json") + encode_frame(json{{"next", 1}}));
+  auto event = reader.next();
+  REQUIRE(event.kind == EventKind::error);
+  CHECK(event.error.kind == ErrorKind::not_json);
+  CHECK(event.error.message.rfind("frame is not JSON: ", 0) == 0);
+  CHECK(event.error.message.find("parse error") != std::string::npos);
+  CHECK(drain(reader) == Events{R"({"next":1})"});
+}
+
+TEST_CASE("a payload that is not UTF-8 is reported as not JSON and skipped") {
+  FrameReader reader;
+  reader.feed(encode_frame_text("{\"a\":\"\xC0\xAF\"}") + encode_frame(json{{"next", 1}}));
+  auto event = reader.next();
+  REQUIRE(event.kind == EventKind::error);
+  CHECK(event.error.kind == ErrorKind::not_json);
+  CHECK(event.error.message == "frame is not JSON: invalid UTF-8 at byte 6");
+  CHECK(drain(reader) == Events{R"({"next":1})"});
+}
+
+TEST_CASE("a payload that is JSON but not an object is reported and skipped") {
+  FrameReader reader;
+  reader.feed(encode_frame_text("[1,2]") + encode_frame_text("42") + encode_frame(json::object()));
+  auto event = reader.next();
+  REQUIRE(event.kind == EventKind::error);
+  CHECK(event.error.kind == ErrorKind::not_object);
+  CHECK(event.error.message == "frame holds a JSON array, not an object");
+  CHECK(drain(reader) == Events{"!not_object", "{}"});
+}
+
+TEST_CASE("frame reader memory stays near one frame plus one read") {
+  FrameReader reader(4096);
+  std::string frame = encode_frame(json{{"p", std::string(1000, 'p')}});
+  std::string stream;
+  for (int i = 0; i < 2000; ++i) stream += frame;
+  std::size_t frames = 0;
+  for (std::size_t at = 0; at < stream.size(); at += 333) {
+    reader.feed(std::string_view(stream).substr(at, 333));
+    frames += drain(reader).size();
+    // Consumed bytes are dropped in bulk (up to 64 KiB or half the buffer), never all kept.
+    CHECK(reader.buffered() <= 2 * 64 * 1024 + frame.size() + 333);
+  }
+  CHECK(frames == 2000);
+}
+
+TEST_CASE("random frames split at random points all come back in order") {
+  std::mt19937 rng(20240611);
+  auto uniform = [&](std::size_t lo, std::size_t hi) {
+    return std::uniform_int_distribution<std::size_t>(lo, hi)(rng);
+  };
+  std::vector<json> sent;
+  std::string stream;
+  for (int i = 0; i < 3000; ++i) {
+    json message{{"id", i}};
+    std::string text(uniform(0, 300), ' ');
+    for (char& c : text) c = static_cast<char>(uniform(0x20, 0x7E));
+    message["text"] = text;
+    if (uniform(0, 3) == 0) message["nested"] = {{"list", {1, 2.5, "x", nullptr, true}}};
+    sent.push_back(message);
+    stream += encode_frame(message);
+  }
+
+  FrameReader reader(1024);
+  std::vector<json> received;
+  std::size_t at = 0;
+  while (at < stream.size()) {
+    // Mostly small reads, sometimes a large one spanning many frames.
+    std::size_t size = uniform(0, 9) == 0 ? uniform(1, 20000) : uniform(1, 40);
+    size = std::min(size, stream.size() - at);
+    reader.feed(stream.data() + at, size);
+    at += size;
+    for (;;) {
+      auto event = reader.next();
+      if (event.kind == EventKind::need_more) break;
+      REQUIRE(event.kind == EventKind::frame);
+      received.push_back(std::move(event.frame));
+    }
+  }
+  CHECK_FALSE(reader.finish().has_value());
+  REQUIRE(received.size() == sent.size());
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    CAPTURE(i);
+    CHECK(received[i] == sent[i]);
+  }
+}
