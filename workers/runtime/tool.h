@@ -1,0 +1,106 @@
+// The contract between a tool library and whoever runs it. A tool family (parser, git, ...) is a
+// library that returns a list of Tool values; the coordinator runs their handlers in-process (the
+// legacy path) and a worker process runs the very same handlers behind the frame protocol.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace mcpd {
+
+using json = nlohmann::json;
+
+/// Hints a client may show and the coordinator acts on (retry only idempotent tools). Same meaning as
+/// MCP's ToolAnnotations.
+struct ToolAnnotations {
+  bool read_only = true;
+  bool destructive = false;
+  bool idempotent = true;
+  bool open_world = false;
+};
+
+/// How the L1 cache may keep a tool's results.
+enum class CachePolicy {
+  never,  // live data (a device, the clock): always run
+  pure,   // the answer depends on the arguments alone
+  files,  // the answer depends on the arguments and the files named by Tool::path_arguments
+};
+
+/// A cancellation flag shared between the caller and a running handler. Handlers poll it at
+/// convenient points (between files, every few thousand nodes) and throw ToolCancelled.
+class CancelToken {
+ public:
+  CancelToken() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
+  void cancel() const { flag_->store(true, std::memory_order_relaxed); }
+  bool cancelled() const { return flag_->load(std::memory_order_relaxed); }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> flag_;
+};
+
+/// A failure the user can act on: becomes an `isError: true` tool result with this message.
+class ToolError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Thrown by a handler that noticed its CancelToken.
+class ToolCancelled : public std::runtime_error {
+ public:
+  ToolCancelled() : std::runtime_error("cancelled") {}
+};
+
+/// What a handler may use while it runs. Callbacks are safe to call from the handler's thread.
+struct ToolContext {
+  std::vector<std::filesystem::path> roots;  // canonical, absolute
+  CancelToken cancel;
+  std::uint64_t max_file_bytes = 8u << 20;
+  std::uint64_t max_result_bytes = 4u << 20;
+  /// Reports progress; `total` is 0 when unknown. The runner keeps values increasing.
+  std::function<void(double progress, double total, const std::string& message)> progress;
+  /// Level is an MCP/syslog level name: debug, info, notice, warning, error, ...
+  std::function<void(const std::string& level, const std::string& message)> log;
+
+  void check_cancelled() const {
+    if (cancel.cancelled()) throw ToolCancelled();
+  }
+  void report(double done, double total, const std::string& message) const {
+    if (progress) progress(done, total, message);
+  }
+};
+
+/// A handler's answer. `structured` is the tool's structuredContent (an object, matching
+/// outputSchema). A tool that declares an outputSchema gets the serialized structured JSON as its
+/// text content (MCP asks for exactly that), so only tools without one set `text`.
+struct ToolResult {
+  json structured = json::object();
+  std::string text;
+};
+
+using ToolHandler = std::function<ToolResult(const json& arguments, ToolContext& context)>;
+
+/// One tool: its public interface (name, schemas, annotations) and its behaviour.
+struct Tool {
+  std::string name;
+  std::string title;
+  std::string description;
+  json input_schema;
+  json output_schema;  // null when the tool returns no structured content
+  ToolAnnotations annotations;
+  CachePolicy cache = CachePolicy::never;
+  std::vector<std::string> path_arguments;  // argument names holding file paths (CachePolicy::files)
+  std::chrono::milliseconds default_timeout{30000};
+  ToolHandler handler;
+};
+
+}  // namespace mcpd
