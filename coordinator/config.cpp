@@ -1,0 +1,302 @@
+#include "config.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <system_error>
+
+namespace mcpd {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::array<const char*, 8> kLogLevels = {"debug",    "info",  "notice", "warning",
+                                                   "error",    "critical", "alert", "emergency"};
+
+enum class Kind { integer, boolean, string, paths, int_map };
+
+/// One configuration key: its name (as in the config file; MCPD_<NAME> in the environment and
+/// --name=value on the command line), what it holds, and how to read and write it.
+struct Option {
+  const char* name;
+  Kind kind;
+  const char* help;
+  std::function<void(Config&, const json&)> set;  // value already type-checked
+  std::function<json(const Config&)> get;
+  std::uint64_t min = 0;
+  std::uint64_t max = UINT64_MAX;
+};
+
+#define MCPD_INT_OPTION(field, lo, hi, help)                                        \
+  Option {                                                                          \
+    #field, Kind::integer, help,                                                    \
+        [](Config& c, const json& v) { c.field = v.get<std::uint64_t>(); },         \
+        [](const Config& c) { return json(c.field); }, lo, hi                       \
+  }
+
+const std::vector<Option>& options() {
+  static const std::vector<Option> all = {
+      Option{"roots", Kind::paths,
+             "directories tools may read (default: the working directory); env and flags take a "
+             "':'-separated list",
+             [](Config& c, const json& v) {
+               c.roots.clear();
+               for (const auto& p : v) c.roots.emplace_back(p.get<std::string>());
+             },
+             [](const Config& c) {
+               json out = json::array();
+               for (const auto& r : c.roots) out.push_back(r.string());
+               return out;
+             }},
+      MCPD_INT_OPTION(max_line_bytes, 1024, 1ull << 30, "largest JSON-RPC line accepted, bytes"),
+      MCPD_INT_OPTION(max_in_flight, 1, 1u << 20, "requests running at once before 'server busy'"),
+      MCPD_INT_OPTION(max_file_bytes, 1, 1ull << 32, "largest file a tool reads, bytes"),
+      MCPD_INT_OPTION(max_result_bytes, 1024, 1ull << 31, "largest tool result returned, bytes"),
+      MCPD_INT_OPTION(tool_timeout_ms, 1, 24ull * 3600 * 1000, "default deadline of a tool call"),
+      Option{"tool_timeouts_ms", Kind::int_map, "per-tool deadlines, e.g. {\"code_parse\": 5000}",
+             [](Config& c, const json& v) {
+               c.tool_timeouts_ms.clear();
+               for (auto it = v.begin(); it != v.end(); ++it)
+                 c.tool_timeouts_ms[it.key()] = it.value().get<std::uint64_t>();
+             },
+             [](const Config& c) { return json(c.tool_timeouts_ms); }},
+      Option{"cache_enabled", Kind::boolean, "use the L1 result cache",
+             [](Config& c, const json& v) { c.cache_enabled = v.get<bool>(); },
+             [](const Config& c) { return json(c.cache_enabled); }},
+      MCPD_INT_OPTION(cache_max_bytes, 0, 1ull << 40, "L1 cache bound, bytes"),
+      MCPD_INT_OPTION(cache_max_entries, 0, 1ull << 32, "L1 cache bound, entries"),
+      MCPD_INT_OPTION(cache_ttl_ms, 1, 365ull * 24 * 3600 * 1000, "L1 cache entry lifetime"),
+      Option{"test_tools", Kind::boolean, "register the test-only tools (tests only)",
+             [](Config& c, const json& v) { c.test_tools = v.get<bool>(); },
+             [](const Config& c) { return json(c.test_tools); }},
+      MCPD_INT_OPTION(legacy_threads, 1, 256, "threads of the legacy in-process path"),
+      MCPD_INT_OPTION(shutdown_grace_ms, 0, 600000,
+                      "time in-flight calls get to finish at shutdown"),
+      Option{"log_level", Kind::string, "stderr log level (debug, info, notice, warning, error)",
+             [](Config& c, const json& v) { c.log_level = v.get<std::string>(); },
+             [](const Config& c) { return json(c.log_level); }},
+      Option{"notify_log_level", Kind::string,
+             "level of MCP log notifications until the client calls logging/setLevel",
+             [](Config& c, const json& v) { c.notify_log_level = v.get<std::string>(); },
+             [](const Config& c) { return json(c.notify_log_level); }},
+  };
+  return all;
+}
+
+#undef MCPD_INT_OPTION
+
+const Option* find_option(const std::string& name) {
+  for (const auto& o : options())
+    if (name == o.name) return &o;
+  return nullptr;
+}
+
+std::string known_keys() {
+  std::string out;
+  for (const auto& o : options()) out += (out.empty() ? "" : ", ") + std::string(o.name);
+  return out;
+}
+
+/// Checks a JSON value against an option's kind and range, then stores it.
+void apply(Config& config, const std::string& source, const std::string& key, const json& value) {
+  const Option* opt = find_option(key);
+  if (!opt) throw ConfigError(source + ": unknown key '" + key + "'; known keys: " + known_keys());
+  auto fail = [&](const std::string& what) {
+    throw ConfigError(source + ": key '" + key + "' " + what + ", got " + value.dump());
+  };
+  switch (opt->kind) {
+    case Kind::integer:
+      if (!value.is_number_unsigned()) fail("must be a non-negative integer");
+      if (value.get<std::uint64_t>() < opt->min || value.get<std::uint64_t>() > opt->max)
+        fail("must be between " + std::to_string(opt->min) + " and " + std::to_string(opt->max));
+      break;
+    case Kind::boolean:
+      if (!value.is_boolean()) fail("must be true or false");
+      break;
+    case Kind::string:
+      if (!value.is_string()) fail("must be a string");
+      break;
+    case Kind::paths:
+      if (!value.is_array() || value.empty()) fail("must be a non-empty list of directories");
+      for (const auto& p : value)
+        if (!p.is_string() || p.get<std::string>().empty()) fail("must list directories as strings");
+      break;
+    case Kind::int_map:
+      if (!value.is_object()) fail("must be an object of tool name to milliseconds");
+      for (const auto& v : value)
+        if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0)
+          fail("must map tool names to positive integers");
+      break;
+  }
+  opt->set(config, value);
+}
+
+/// Turns a string from the environment or a flag into the JSON the option expects.
+json parse_text_value(const Option& opt, const std::string& source, const std::string& text) {
+  switch (opt.kind) {
+    case Kind::integer: {
+      std::uint64_t v = 0;
+      std::size_t used = 0;
+      try {
+        if (text.empty() || text[0] == '-') throw std::invalid_argument("negative");
+        v = std::stoull(text, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != text.size())
+        throw ConfigError(source + ": key '" + opt.name + "' must be a non-negative integer, got '" +
+                          text + "'");
+      return v;
+    }
+    case Kind::boolean: {
+      std::string t = text;
+      std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
+      if (t == "1" || t == "true" || t == "yes" || t == "on") return true;
+      if (t == "0" || t == "false" || t == "no" || t == "off") return false;
+      throw ConfigError(source + ": key '" + opt.name + "' must be true or false, got '" + text + "'");
+    }
+    case Kind::string:
+      return text;
+    case Kind::paths: {
+      json list = json::array();
+      std::stringstream ss(text);
+      std::string part;
+      while (std::getline(ss, part, ':'))
+        if (!part.empty()) list.push_back(part);
+      return list;
+    }
+    case Kind::int_map: {
+      try {
+        return json::parse(text);
+      } catch (const json::exception& e) {
+        throw ConfigError(source + ": key '" + opt.name + "' must be a JSON object: " + e.what());
+      }
+    }
+  }
+  return nullptr;
+}
+
+void load_file(Config& config, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("config file '" + path + "': cannot be opened");
+  json doc;
+  try {
+    doc = json::parse(in);
+  } catch (const json::exception& e) {
+    throw ConfigError("config file '" + path + "': not valid JSON: " + e.what());
+  }
+  if (!doc.is_object()) throw ConfigError("config file '" + path + "': must hold a JSON object");
+  for (auto it = doc.begin(); it != doc.end(); ++it)
+    apply(config, "config file '" + path + "'", it.key(), it.value());
+}
+
+void finish(Config& config) {
+  if (log_level_rank(config.log_level) < 0)
+    throw ConfigError("log_level: unknown level '" + config.log_level +
+                      "'; use debug, info, notice, warning, error, critical, alert or emergency");
+  if (log_level_rank(config.notify_log_level) < 0)
+    throw ConfigError("notify_log_level: unknown level '" + config.notify_log_level + "'");
+  if (config.roots.empty()) config.roots.push_back(fs::current_path());
+  std::vector<fs::path> canonical;
+  for (const auto& root : config.roots) {
+    std::error_code ec;
+    fs::path abs = fs::canonical(root, ec);
+    if (ec) throw ConfigError("roots: '" + root.string() + "' does not exist");
+    if (!fs::is_directory(abs)) throw ConfigError("roots: '" + root.string() + "' is not a directory");
+    canonical.push_back(abs);
+  }
+  config.roots = canonical;
+}
+
+}  // namespace
+
+int log_level_rank(const std::string& level) {
+  for (std::size_t i = 0; i < kLogLevels.size(); ++i)
+    if (level == kLogLevels[i]) return static_cast<int>(i);
+  return -1;
+}
+
+Invocation load_config(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  Invocation inv;
+  std::map<std::string, std::string> environment;
+  for (const auto& kv : env) {
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) environment[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+
+  // Split flags first so --config is known before anything is applied.
+  std::optional<std::string> config_file;
+  if (auto it = environment.find("MCPD_CONFIG"); it != environment.end() && !it->second.empty())
+    config_file = it->second;
+  std::vector<std::pair<std::string, std::string>> flags;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--print-config") { inv.print_config = true; continue; }
+    if (a == "--help" || a == "-h") { inv.show_help = true; continue; }
+    if (a == "--version") { inv.show_version = true; continue; }
+    if (a.rfind("--", 0) != 0) throw ConfigError("command line: unexpected argument '" + a + "'");
+    std::string name = a.substr(2), value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      throw ConfigError("command line: flag '" + a + "' needs a value");
+    }
+    std::replace(name.begin(), name.end(), '-', '_');
+    if (name == "config") config_file = value;
+    else if (name == "root") flags.emplace_back("roots", value);  // --root may repeat: joined below
+    else flags.emplace_back(name, value);
+  }
+
+  Config& config = inv.config;
+  if (config_file) load_file(config, *config_file);
+
+  for (const auto& opt : options()) {
+    std::string var = "MCPD_" + std::string(opt.name);
+    std::transform(var.begin(), var.end(), var.begin(), [](unsigned char c) { return std::toupper(c); });
+    if (auto it = environment.find(var); it != environment.end())
+      apply(config, var, opt.name, parse_text_value(opt, var, it->second));
+  }
+
+  // Repeated --root flags add up; any other repeated flag: the last wins.
+  json roots_from_flags = json::array();
+  for (const auto& [name, value] : flags) {
+    const Option* opt = find_option(name);
+    if (!opt)
+      throw ConfigError("command line: unknown flag '--" + name + "'; known keys: " + known_keys());
+    json parsed = parse_text_value(*opt, "--" + name, value);
+    if (opt->kind == Kind::paths) {
+      for (const auto& p : parsed) roots_from_flags.push_back(p);
+      continue;
+    }
+    apply(config, "--" + name, name, parsed);
+  }
+  if (!roots_from_flags.empty()) apply(config, "--roots", "roots", roots_from_flags);
+
+  finish(config);
+  return inv;
+}
+
+json config_to_json(const Config& config) {
+  json out = json::object();
+  for (const auto& o : options()) out[o.name] = o.get(config);
+  return out;
+}
+
+std::string config_help() {
+  std::string out;
+  for (const auto& o : options()) {
+    std::string env = "MCPD_" + std::string(o.name);
+    std::transform(env.begin(), env.end(), env.begin(), [](unsigned char c) { return std::toupper(c); });
+    out += "  --" + std::string(o.name) + " (" + env + "): " + o.help + "\n";
+  }
+  return out;
+}
+
+}  // namespace mcpd

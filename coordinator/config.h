@@ -1,0 +1,77 @@
+// Every knob of the coordinator, with its default and unit, in one struct. Values come from, in
+// increasing precedence: these defaults, a JSON config file, MCPD_* environment variables, and
+// command-line flags. load_config validates everything and names the key that is wrong.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace mcpd {
+
+using json = nlohmann::json;
+
+struct Config {
+  // File access: tools read only below these (canonical, absolute). Default: the working directory.
+  std::vector<std::filesystem::path> roots;
+
+  // Client transport.
+  std::uint64_t max_line_bytes = 4u << 20;  // one JSON-RPC message per line
+  std::uint64_t max_in_flight = 1024;       // requests running at once; more get "server busy"
+
+  // Tool limits.
+  std::uint64_t max_file_bytes = 8u << 20;
+  std::uint64_t max_result_bytes = 4u << 20;
+  std::uint64_t tool_timeout_ms = 30000;  // default deadline of a call; tools may declare their own
+  std::map<std::string, std::uint64_t> tool_timeouts_ms;  // per-tool override
+
+  // L1 cache.
+  bool cache_enabled = true;
+  std::uint64_t cache_max_bytes = 64u << 20;
+  std::uint64_t cache_max_entries = 10000;
+  std::uint64_t cache_ttl_ms = 300000;
+
+  // The legacy in-process path: tool handlers on a small thread pool inside the coordinator.
+  std::uint64_t legacy_threads = 2;
+
+  // Registers the test-only tools (test_sleep, test_echo). Never on in a real deployment.
+  bool test_tools = false;
+
+  // Lifecycle and logs.
+  std::uint64_t shutdown_grace_ms = 5000;
+  std::string log_level = "info";         // stderr JSON logs at or above this level
+  std::string notify_log_level = "warning";  // notifications/message until the client sets a level
+};
+
+/// Thrown by load_config with a message naming the source and the key ("MCPD_CACHE_MAX_BYTES: ...").
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// What the command line asked for besides settings.
+struct Invocation {
+  Config config;
+  bool print_config = false;
+  bool show_help = false;
+  bool show_version = false;
+};
+
+/// Builds the effective configuration from defaults, the config file (--config FILE or
+/// MCPD_CONFIG), the environment and the flags, in that order. `env` is a list of "KEY=VALUE".
+Invocation load_config(const std::vector<std::string>& args, const std::vector<std::string>& env);
+
+/// The effective values as JSON (what --print-config shows).
+json config_to_json(const Config& config);
+
+/// One line of help per key, for --help.
+std::string config_help();
+
+/// The MCP/syslog log levels in increasing severity; returns -1 for an unknown name.
+int log_level_rank(const std::string& level);
+
+}  // namespace mcpd

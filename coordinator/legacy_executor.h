@@ -1,0 +1,32 @@
+// The legacy in-process path: tool handlers run on a small thread pool inside the coordinator and
+// post their outcome back to the event loop. Kept behind the `mode` flag beside the worker pool so
+// the two can be compared; a handler that hangs here occupies a thread until it notices its
+// CancelToken, which is exactly what the worker pool exists to fix.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "config.h"
+#include "executor.h"
+
+namespace mcpd {
+
+class LegacyExecutor : public Executor {
+ public:
+  LegacyExecutor(boost::asio::io_context& loop, const Config& config);
+  ~LegacyExecutor() override;
+  void execute(CallRequest request, Done done) override;
+  void shutdown() override;
+
+ private:
+  boost::asio::io_context& loop_;
+  const Config& config_;
+  boost::asio::thread_pool threads_;
+};
+
+/// Runs a tool handler with a context built from the configuration and turns every way it can end
+/// into a CallOutcome. Shared by the legacy path and the worker runtime.
+CallOutcome run_tool(const Tool& tool, const json& arguments, ToolContext& context);
+
+}  // namespace mcpd

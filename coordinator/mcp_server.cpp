@@ -1,0 +1,660 @@
+#include "mcp_server.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include <boost/asio/post.hpp>
+
+#include "jsonrpc.h"
+#include "line_reader.h"
+#include "log.h"
+#include "roots.h"
+#include "schema.h"
+
+namespace mcpd {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------------------------
+// ReplyOnce
+
+ReplyOnce::ReplyOnce(json id, std::string method, Sink sink)
+    : id_(std::move(id)), method_(std::move(method)), sink_(std::move(sink)) {}
+
+ReplyOnce::~ReplyOnce() {
+  if (settled_) return;
+  log_error("request dropped without a reply; answering with an internal error",
+            {{"id", id_}, {"method", method_}});
+  sink_(make_error(id_, error_code::internal_error, "internal error: the server dropped this request"));
+}
+
+bool ReplyOnce::claim() {
+  if (settled_) {
+    log_error("bug: second reply to a request ignored", {{"id", id_}, {"method", method_}});
+    return false;
+  }
+  settled_ = true;
+  return true;
+}
+
+void ReplyOnce::result(json result) {
+  if (claim()) sink_(make_result(id_, std::move(result)));
+}
+
+void ReplyOnce::error(int code, std::string message, json data) {
+  if (claim()) sink_(make_error(id_, code, std::move(message), std::move(data)));
+}
+
+void ReplyOnce::abandon() { claim(); }
+
+// ---------------------------------------------------------------------------------------------
+
+const std::vector<std::string>& supported_protocol_versions() {
+  static const std::vector<std::string> versions = {"2025-11-25", "2025-06-18", "2025-03-26",
+                                                    "2024-11-05"};
+  return versions;
+}
+
+namespace {
+
+/// Batches were allowed by 2025-03-26 and removed by 2025-06-18. Before initialize we do not know
+/// the client's version, so we hold it to the newest rules.
+bool batches_allowed(const std::string& version) {
+  return version == "2025-03-26" || version == "2024-11-05";
+}
+
+json tool_error_result(const std::string& message) {
+  return {{"content", json::array({{{"type", "text"}, {"text", message}}})}, {"isError", true}};
+}
+
+const char* const kStatusTool = "mcpd_status";
+
+}  // namespace
+
+/// One client request in flight: its reply handle and what progress and logs need to know.
+struct McpServer::Pending {
+  std::unique_ptr<ReplyOnce> reply;
+  std::string tool;
+  std::string call_id;
+  json progress_token;  // null when the client asked for no progress
+  double last_progress = -1;
+  std::optional<CacheKey> flight;
+  Clock::time_point started = Clock::now();
+};
+
+/// One execution of a tool, shared by the identical requests that joined it.
+struct McpServer::Flight {
+  CancelToken cancel;
+  std::string tool;
+  bool cacheable = false;
+  std::size_t interested = 0;  // requests still waiting; at 0 the execution is cancelled
+  std::string leader;          // the request that receives progress
+  std::unique_ptr<asio::steady_timer> deadline;
+};
+
+McpServer::McpServer(asio::io_context& loop, const Config& config, Sink out, Executor& executor)
+    : loop_(loop),
+      config_(config),
+      out_(std::move(out)),
+      executor_(executor),
+      notify_level_(log_level_rank(config.notify_log_level)),
+      cache_(LruCache::Limits{static_cast<std::size_t>(config.cache_max_bytes),
+                              static_cast<std::size_t>(config.cache_max_entries),
+                              std::chrono::milliseconds(config.cache_ttl_ms)}) {
+  // Log records become notifications/message for the client. Records can come from any thread;
+  // hop to the loop, and never log from inside the forwarder (that would recurse).
+  std::weak_ptr<bool> alive = alive_;
+  Log::instance().set_forwarder([this, alive](const std::string& level, const json& record) {
+    asio::post(loop_, [this, alive, level, record] {
+      if (alive.lock()) forward_log(level, record);
+    });
+  });
+
+  Tool status;
+  status.name = kStatusTool;
+  status.title = "Server status";
+  status.description =
+      "Reports mcpd's own state: uptime, requests in flight, completed and failed calls, L1 cache "
+      "statistics (hits, misses, evictions, bytes, hit ratio) and per-tool latency percentiles per "
+      "execution path. Cheap: answered by the coordinator itself, never queued behind tools.";
+  status.input_schema = {{"type", "object"}, {"properties", json::object()},
+                         {"additionalProperties", false}};
+  status.output_schema = {{"type", "object"},
+                          {"properties",
+                           {{"server", {{"type", "object"}}},
+                            {"cache", {{"type", "object"}}},
+                            {"tools", {{"type", "object"}}}}}};
+  status.annotations = {true, false, true, false};
+  status.cache = CachePolicy::never;
+  add_tools({status});
+}
+
+McpServer::~McpServer() {
+  *alive_ = false;
+  Log::instance().set_forwarder(nullptr);
+  // Settle anything still pending so no ReplyOnce complains from its destructor.
+  for (auto& [key, pending] : in_flight_)
+    if (pending->reply && !pending->reply->settled())
+      pending->reply->error(error_code::internal_error, "server stopped before the call finished");
+}
+
+void McpServer::add_tools(const std::vector<Tool>& tools) {
+  for (const auto& tool : tools) {
+    if (auto problem = check_schema(tool.input_schema))
+      throw std::logic_error("tool '" + tool.name + "' has an unsupported inputSchema: " + *problem);
+    if (tool.description.empty()) throw std::logic_error("tool '" + tool.name + "' has no description");
+    tools_[tool.name] = tool;
+  }
+  json list = json::array();
+  for (const auto& [name, tool] : tools_) {
+    json entry = {{"name", tool.name},
+                  {"title", tool.title},
+                  {"description", tool.description},
+                  {"inputSchema", tool.input_schema},
+                  {"annotations",
+                   {{"title", tool.title},
+                    {"readOnlyHint", tool.annotations.read_only},
+                    {"destructiveHint", tool.annotations.destructive},
+                    {"idempotentHint", tool.annotations.idempotent},
+                    {"openWorldHint", tool.annotations.open_world}}}};
+    if (!tool.output_schema.is_null()) entry["outputSchema"] = tool.output_schema;
+    list.push_back(std::move(entry));
+  }
+  tools_list_ = {{"tools", std::move(list)}};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages in
+
+void McpServer::on_line(std::string_view line) {
+  ParsedLine parsed = decode_line(line);
+  if (!parsed.ok) {
+    out_(parsed.error_response);
+    return;
+  }
+  if (is_batch(parsed.value)) {
+    on_batch(parsed.value);
+    return;
+  }
+  on_message(parsed.value, out_);
+}
+
+void McpServer::on_oversize_line(std::size_t bytes) {
+  // The line was dropped unread, so its id is unknown: JSON-RPC says answer with id null.
+  out_(make_error(nullptr, error_code::invalid_request,
+                  "message of " + std::to_string(bytes) + " bytes exceeds max_line_bytes (" +
+                      std::to_string(config_.max_line_bytes) + ")"));
+}
+
+void McpServer::on_batch(const json& batch) {
+  std::string version = protocol_version_.empty() ? supported_protocol_versions().front() : protocol_version_;
+  if (!batches_allowed(version)) {
+    out_(make_error(nullptr, error_code::invalid_request,
+                    "JSON-RPC batches are not supported in MCP protocol version " + version));
+    return;
+  }
+  if (batch.empty()) {
+    out_(make_error(nullptr, error_code::invalid_request, "empty batch"));
+    return;
+  }
+  // Collect the replies of the batch's requests and send them as one array when the last arrives.
+  struct Collector {
+    json replies = json::array();
+    std::size_t expected = 0;
+    bool armed = false;
+    Sink out;
+  };
+  auto collector = std::make_shared<Collector>();
+  collector->out = out_;
+  Sink sink = [collector](json reply) {
+    collector->replies.push_back(std::move(reply));
+    if (collector->armed && collector->replies.size() == collector->expected)
+      collector->out(std::move(collector->replies));
+  };
+  for (const auto& message : batch) {
+    auto parsed = parse_message(message);
+    if (!parsed.ok() || parsed.message->is_request()) ++collector->expected;
+  }
+  for (const auto& message : batch) on_message(message, sink);
+  collector->armed = true;
+  if (collector->expected > 0 && collector->replies.size() == collector->expected)
+    collector->out(std::move(collector->replies));
+}
+
+void McpServer::on_message(const json& message, const Sink& sink) {
+  ParseOutcome parsed = parse_message(message);
+  if (!parsed.ok()) {
+    sink(make_error(parsed.error));
+    return;
+  }
+  const Message& m = *parsed.message;
+  if (m.is_response()) return;  // we send no requests, so no response is expected
+  if (m.is_notification()) {
+    on_notification(m.method, m.params);
+    return;
+  }
+  on_request(m.id, m.method, m.params, sink);
+}
+
+void McpServer::on_request(const json& id, const std::string& method, const json& params,
+                           const Sink& sink) {
+  auto reply = std::make_unique<ReplyOnce>(id, method, sink);
+  if (!params.is_null() && !params.is_object()) {
+    reply->error(error_code::invalid_params, "params of '" + method + "' must be an object");
+    return;
+  }
+  const json& p = params.is_null() ? json::object() : params;
+  try {
+    if (method == "initialize") {
+      reply->result(handle_initialize(p));
+    } else if (method == "ping") {
+      reply->result(json::object());
+    } else if (method == "tools/list") {
+      reply->result(tools_list_result());
+    } else if (method == "tools/call") {
+      handle_tools_call(std::move(reply), p);
+    } else if (method == "logging/setLevel") {
+      auto level = p.value("level", json()).is_string() ? p["level"].get<std::string>() : "";
+      if (log_level_rank(level) < 0) {
+        reply->error(error_code::invalid_params,
+                     "level must be one of debug, info, notice, warning, error, critical, alert, "
+                     "emergency");
+        return;
+      }
+      notify_level_ = log_level_rank(level);
+      reply->result(json::object());
+    } else {
+      reply->error(error_code::method_not_found, "Method not found: " + method);
+    }
+  } catch (const std::exception& e) {
+    // Nothing a client sends may take the server down: a bug in a handler becomes an error reply.
+    log_error("request handler failed", {{"method", method}, {"error", e.what()}});
+    if (reply && !reply->settled()) reply->error(error_code::internal_error, std::string("internal error: ") + e.what());
+  }
+}
+
+void McpServer::on_notification(const std::string& method, const json& params) {
+  if (method == "notifications/initialized") {
+    initialized_ = true;
+  } else if (method == "notifications/cancelled") {
+    handle_cancelled(params);
+  }
+  // Other notifications (roots/list_changed, progress from the client...) need nothing from us.
+}
+
+json McpServer::handle_initialize(const json& params) {
+  std::string requested = params.value("protocolVersion", json()).is_string()
+                              ? params["protocolVersion"].get<std::string>()
+                              : "";
+  const auto& supported = supported_protocol_versions();
+  bool known = std::find(supported.begin(), supported.end(), requested) != supported.end();
+  protocol_version_ = known ? requested : supported.front();
+  json client = params.value("clientInfo", json::object());
+  log_info("client initialized",
+           {{"client", client}, {"requested_version", requested}, {"version", protocol_version_}});
+  return {{"protocolVersion", protocol_version_},
+          {"capabilities", {{"tools", {{"listChanged", false}}}, {"logging", json::object()}}},
+          {"serverInfo", {{"name", "mcpd"}, {"title", "mcpd tool server"}, {"version", "0.1.0"}}},
+          {"instructions",
+           "mcpd runs code tools (tree-sitter parsing, outlines, queries) on files under the "
+           "configured roots. Paths are absolute or relative to the first root. mcpd_status "
+           "reports the server's state."}};
+}
+
+json McpServer::tools_list_result() const { return tools_list_; }
+
+std::chrono::milliseconds McpServer::timeout_for(const Tool& tool) const {
+  if (auto it = config_.tool_timeouts_ms.find(tool.name); it != config_.tool_timeouts_ms.end())
+    return std::chrono::milliseconds(it->second);
+  // A tool's own default wins over the global one: a git log may need longer than a parse.
+  if (tool.default_timeout.count() > 0) return tool.default_timeout;
+  return std::chrono::milliseconds(config_.tool_timeout_ms);
+}
+
+// ---------------------------------------------------------------------------------------------
+// tools/call
+
+void McpServer::handle_tools_call(std::unique_ptr<ReplyOnce> reply, const json& params) {
+  if (!params.contains("name") || !params["name"].is_string()) {
+    reply->error(error_code::invalid_params, "tools/call needs 'name', the tool's name as a string");
+    return;
+  }
+  std::string name = params["name"];
+  auto found = tools_.find(name);
+  if (found == tools_.end()) {
+    reply->error(error_code::invalid_params, "Unknown tool: " + name);
+    return;
+  }
+  const Tool& tool = found->second;
+  json arguments = params.value("arguments", json::object());
+  if (arguments.is_null()) arguments = json::object();
+  if (!arguments.is_object()) {
+    reply->error(error_code::invalid_params, "tools/call 'arguments' must be an object");
+    return;
+  }
+  if (closing_) {
+    reply->error(error_code::internal_error, "server is shutting down and takes no new calls");
+    return;
+  }
+  // Invalid arguments are the model's to fix, so they are a tool result it can read (2025-11-25).
+  if (auto problem = validate_schema(tool.input_schema, arguments)) {
+    reply->result(tool_error_result("invalid arguments for tool '" + name + "': " + *problem));
+    return;
+  }
+  if (name == kStatusTool) {
+    json status = status_result();
+    reply->result({{"content", json::array({{{"type", "text"}, {"text", status.dump()}}})},
+                   {"structuredContent", status},
+                   {"isError", false}});
+    return;
+  }
+  std::string request_key = id_key(reply->id());
+  if (in_flight_.contains(request_key)) {
+    reply->error(error_code::invalid_request,
+                 "a request with id " + reply->id().dump() + " is already in flight; ids must be unique");
+    return;
+  }
+  if (in_flight_.size() >= config_.max_in_flight) {
+    ++busy_rejections_;
+    reply->error(error_code::server_busy, "server busy: " + std::to_string(in_flight_.size()) +
+                                       " calls in flight (max_in_flight)");
+    return;
+  }
+
+  auto pending = std::make_unique<Pending>();
+  pending->tool = name;
+  pending->call_id = "c" + std::to_string(++next_call_);
+  if (params.contains("_meta") && params["_meta"].is_object() && params["_meta"].contains("progressToken")) {
+    const json& token = params["_meta"]["progressToken"];
+    if (token.is_string() || token.is_number_integer()) pending->progress_token = token;
+  }
+  pending->reply = std::move(reply);
+  log_debug("call received", {{"call", pending->call_id}, {"id", pending->reply->id()}, {"tool", name}});
+
+  // The cache key covers everything the answer depends on: the tool, its canonical arguments and,
+  // for file tools, each file's identity, so an edited file is never served stale.
+  bool cacheable = config_.cache_enabled && tool.cache != CachePolicy::never;
+  std::string extra;
+  if (cacheable && tool.cache == CachePolicy::files) {
+    auto identity = file_identity(tool, arguments);
+    if (identity) extra = *identity;
+    else cacheable = false;  // the tool will report the bad path itself
+  }
+  CacheKey key = cacheable ? make_cache_key(name, arguments, extra)
+                           : make_cache_key(name, arguments, "uncached:" + pending->call_id);
+  if (cacheable) {
+    if (auto hit = cache_.get(key)) {
+      CallOutcome outcome;
+      outcome.status = CallOutcome::Status::ok;
+      outcome.path = "cache";
+      json cached = json::parse(*hit);
+      outcome.result.structured = std::move(cached["structured"]);
+      outcome.result.text = cached["text"].get<std::string>();
+      in_flight_[request_key] = std::move(pending);
+      deliver(request_key, outcome, true);
+      return;
+    }
+  }
+  pending->flight = key;
+  std::string call_id = pending->call_id;
+  in_flight_[request_key] = std::move(pending);
+
+  bool leader = single_flight_.join(key, [this, request_key](const CallOutcome& outcome) {
+    deliver(request_key, outcome, false);
+  });
+  if (!leader) {
+    ++flights_.at(key)->interested;
+    log_debug("joined an identical call in flight", {{"call", call_id}, {"tool", name}});
+    return;
+  }
+  start_flight(key, tool, std::move(arguments), cacheable, request_key);
+}
+
+std::optional<std::string> McpServer::file_identity(const Tool& tool, const json& arguments) const {
+  std::string identity;
+  for (const auto& arg : tool.path_arguments) {
+    if (!arguments.contains(arg) || !arguments[arg].is_string()) continue;
+    std::filesystem::path path;
+    try {
+      path = resolve_in_roots(arguments[arg].get<std::string>(), config_.roots);
+    } catch (const ToolError&) {
+      return std::nullopt;
+    }
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+    // ctime moves on every content or metadata change, even one that restores the old mtime.
+    identity += path.string() + '\0' + std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino) +
+                ':' + std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) + '.' +
+                std::to_string(st.st_mtim.tv_nsec) + ':' + std::to_string(st.st_ctim.tv_sec) + '.' +
+                std::to_string(st.st_ctim.tv_nsec) + '\n';
+  }
+  return identity;
+}
+
+void McpServer::start_flight(const CacheKey& key, const Tool& tool, json arguments, bool cacheable,
+                             const std::string& leader) {
+  auto flight = std::make_unique<Flight>();
+  flight->tool = tool.name;
+  flight->cacheable = cacheable;
+  flight->interested = 1;
+  flight->leader = leader;
+  auto timeout = timeout_for(tool);
+  flight->deadline = std::make_unique<asio::steady_timer>(loop_, timeout);
+  flight->deadline->async_wait([this, key, timeout, name = tool.name](const boost::system::error_code& ec) {
+    if (ec) return;
+    auto it = flights_.find(key);
+    if (it == flights_.end()) return;
+    it->second->cancel.cancel();
+    CallOutcome outcome;
+    outcome.status = CallOutcome::Status::timeout;
+    outcome.error = "tool '" + name + "' timed out after " + std::to_string(timeout.count()) +
+                    " ms (deadline set by tool_timeout_ms / tool_timeouts_ms)";
+    finish_flight(key, std::move(outcome));
+  });
+
+  CallRequest request;
+  request.tool = &tool;
+  request.arguments = std::move(arguments);
+  request.call_id = in_flight_.at(leader)->call_id;
+  request.cancel = flight->cancel;
+  request.deadline = Clock::now() + timeout;
+  std::weak_ptr<bool> alive = alive_;
+  request.progress = [this, alive, leader](double progress, double total, const std::string& message) {
+    asio::post(loop_, [this, alive, leader, progress, total, message] {
+      if (alive.lock()) send_progress(leader, progress, total, message);
+    });
+  };
+  flights_[key] = std::move(flight);
+  ++executions_;
+  executor_.execute(std::move(request), [this, key, alive](CallOutcome outcome) {
+    if (!alive.lock()) return;
+    finish_flight(key, std::move(outcome));
+  });
+}
+
+void McpServer::finish_flight(const CacheKey& key, CallOutcome outcome) {
+  auto it = flights_.find(key);
+  if (it == flights_.end()) return;  // already settled (timeout, or every request cancelled)
+  std::unique_ptr<Flight> flight = std::move(it->second);
+  flights_.erase(it);
+  flight->deadline->cancel();
+  if (outcome.status == CallOutcome::Status::ok && flight->cacheable) {
+    json entry = {{"structured", outcome.result.structured}, {"text", outcome.result.text}};
+    cache_.put(key, entry.dump());
+  }
+  // The leader is not among the waiters: deliver to it first, then to the joiners.
+  deliver(flight->leader, outcome, false);
+  single_flight_.complete(key, outcome);
+  maybe_finish_shutdown();
+}
+
+void McpServer::deliver(const std::string& request_key, const CallOutcome& outcome, bool from_cache) {
+  auto it = in_flight_.find(request_key);
+  if (it == in_flight_.end()) return;  // cancelled meanwhile: it gets no response
+  std::unique_ptr<Pending> pending = std::move(it->second);
+  in_flight_.erase(it);
+  const Tool& tool = tools_.at(pending->tool);
+  double micros = std::chrono::duration<double, std::micro>(Clock::now() - pending->started).count();
+  PathStats& stats = metrics_.of(pending->tool, from_cache ? "cache" : (outcome.path.empty() ? "none" : outcome.path));
+  ++stats.calls;
+  stats.latency_us.add(micros);
+  json fields = {{"call", pending->call_id}, {"tool", pending->tool}, {"path", outcome.path},
+                 {"ms", micros / 1000.0}};
+
+  using S = CallOutcome::Status;
+  switch (outcome.status) {
+    case S::ok: {
+      ++stats.ok;
+      ++completed_;
+      json result;
+      std::string text = outcome.result.text;
+      if (!tool.output_schema.is_null()) {
+        // Tools that declare an outputSchema return structuredContent and the same JSON as text.
+        text = outcome.result.structured.dump(-1, ' ', false, json::error_handler_t::replace);
+        result["structuredContent"] = outcome.result.structured;
+      }
+      result["content"] = json::array({{{"type", "text"}, {"text", text}}});
+      result["isError"] = false;
+      result["_meta"] = {{"mcpd/cache", from_cache ? "hit" : "miss"}, {"mcpd/path", outcome.path}};
+      std::string body = result.dump(-1, ' ', false, json::error_handler_t::replace);
+      if (body.size() > config_.max_result_bytes) {
+        ++stats.tool_errors;
+        pending->reply->result(tool_error_result(
+            "result of tool '" + pending->tool + "' is " + std::to_string(body.size()) +
+            " bytes, over max_result_bytes (" + std::to_string(config_.max_result_bytes) +
+            "); narrow the request (limits such as max_nodes or a smaller range)"));
+        return;
+      }
+      pending->reply->result(std::move(result));
+      log_debug("call done", fields);
+      return;
+    }
+    case S::tool_error:
+      ++stats.tool_errors;
+      ++completed_;
+      pending->reply->result(tool_error_result(outcome.error));
+      fields["error"] = outcome.error;
+      log_debug("call failed", fields);
+      return;
+    case S::timeout:
+      ++stats.timeouts;
+      ++timeouts_;
+      pending->reply->result(tool_error_result(outcome.error));
+      log_warning("call timed out", fields);
+      return;
+    case S::cancelled:
+      // Only reachable when the execution was cancelled for shutdown: the client did not cancel.
+      ++stats.cancelled;
+      pending->reply->error(error_code::internal_error, "call cancelled: the server is shutting down");
+      return;
+    case S::failed:
+      ++stats.failed;
+      ++failed_;
+      pending->reply->result(tool_error_result(outcome.error));
+      fields["error"] = outcome.error;
+      log_error("call failed", fields);
+      return;
+  }
+}
+
+void McpServer::handle_cancelled(const json& params) {
+  if (!params.is_object() || !params.contains("requestId") || !is_valid_id(params["requestId"])) return;
+  std::string key = id_key(params["requestId"]);
+  auto it = in_flight_.find(key);
+  if (it == in_flight_.end()) return;  // finished already, or never seen: MCP says ignore
+  std::unique_ptr<Pending> pending = std::move(it->second);
+  in_flight_.erase(it);
+  pending->reply->abandon();
+  ++cancelled_;
+  metrics_.of(pending->tool, "cancelled").cancelled++;
+  log_info("call cancelled by the client",
+           {{"call", pending->call_id}, {"tool", pending->tool},
+            {"reason", params.value("reason", json("")).is_string() ? params["reason"] : json("")}});
+  if (!pending->flight) return;
+  auto flight = flights_.find(*pending->flight);
+  if (flight == flights_.end()) return;
+  // Stop the execution only when no identical request still waits for it.
+  if (--flight->second->interested == 0) {
+    flight->second->cancel.cancel();
+    CallOutcome outcome;
+    outcome.status = CallOutcome::Status::cancelled;
+    finish_flight(*pending->flight, outcome);
+  } else if (flight->second->leader == key) {
+    flight->second->leader.clear();  // progress had nowhere to go; the joiners still get the result
+  }
+}
+
+void McpServer::send_progress(const std::string& request_key, double progress, double total,
+                              const std::string& message) {
+  auto it = in_flight_.find(request_key);
+  if (it == in_flight_.end() || it->second->progress_token.is_null()) return;
+  Pending& pending = *it->second;
+  if (progress <= pending.last_progress) return;  // MCP: progress only grows
+  pending.last_progress = progress;
+  json params = {{"progressToken", pending.progress_token}, {"progress", progress}};
+  if (total > 0) params["total"] = total;
+  if (!message.empty()) params["message"] = message;
+  out_(make_notification("notifications/progress", std::move(params)));
+}
+
+void McpServer::forward_log(const std::string& level, const json& record) {
+  if (log_level_rank(level) < notify_level_ || protocol_version_.empty()) return;
+  out_(make_notification("notifications/message",
+                         {{"level", level}, {"logger", "mcpd"}, {"data", record}}));
+}
+
+json McpServer::status_result() {
+  auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_);
+  return {{"server",
+           {{"version", "0.1.0"},
+            {"protocol_version", protocol_version_},
+            {"uptime_ms", uptime.count()},
+            {"in_flight", in_flight_.size()},
+            {"executions_running", flights_.size()},
+            {"executions_started", executions_},
+            {"completed", completed_},
+            {"failed", failed_},
+            {"cancelled", cancelled_},
+            {"timeouts", timeouts_},
+            {"busy_rejections", busy_rejections_}}},
+          {"cache", cache_.stats_json()},
+          {"tools", metrics_.to_json()}};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shutdown
+
+void McpServer::shutdown(std::function<void()> done) {
+  if (closing_) return;
+  closing_ = true;
+  on_closed_ = std::move(done);
+  log_info("shutting down", {{"in_flight", in_flight_.size()}});
+  grace_timer_ = std::make_unique<asio::steady_timer>(loop_, std::chrono::milliseconds(config_.shutdown_grace_ms));
+  grace_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    // Grace is over: cancel what still runs and answer its requests.
+    std::vector<CacheKey> keys;
+    for (const auto& [key, flight] : flights_) keys.push_back(key);
+    for (const auto& key : keys) {
+      flights_.at(key)->cancel.cancel();
+      CallOutcome outcome;
+      outcome.status = CallOutcome::Status::cancelled;
+      finish_flight(key, outcome);
+    }
+    in_flight_.clear();  // any left settle through ReplyOnce's destructor
+    maybe_finish_shutdown();
+  });
+  maybe_finish_shutdown();
+}
+
+void McpServer::maybe_finish_shutdown() {
+  if (!closing_ || !in_flight_.empty() || !on_closed_) return;
+  if (grace_timer_) grace_timer_->cancel();
+  auto done = std::move(on_closed_);
+  on_closed_ = nullptr;
+  done();
+}
+
+}  // namespace mcpd
