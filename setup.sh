@@ -81,7 +81,7 @@ fetch_grammars
 build
 case "$step" in
   build) ;;
-  demo) "$build_dir/tools/mcpd-demo" --server "$build_dir/coordinator/mcpd" --root "$top" ;;
+  demo) "$build_dir/bin/mcpd-demo" --server "$build_dir/bin/mcpd" --root "$top" ;;
   test) ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" ;;
   bench) "$top/tools/bench.sh" ;;
   *) echo "usage: $0 [build|demo|test|bench]" >&2; exit 2 ;;

@@ -3,32 +3,28 @@
 #include <boost/asio/post.hpp>
 
 #include "log.h"
+#include "tool_runner.h"
 
 namespace mcpd {
 
 namespace asio = boost::asio;
 
-CallOutcome run_tool(const Tool& tool, const json& arguments, ToolContext& context) {
+namespace {
+
+CallOutcome to_outcome(ToolRun run) {
   CallOutcome out;
-  try {
-    out.result = tool.handler(arguments, context);
-    out.status = CallOutcome::Status::ok;
-  } catch (const ToolError& e) {
-    out.status = CallOutcome::Status::tool_error;
-    out.error = e.what();
-  } catch (const ToolCancelled&) {
-    out.status = CallOutcome::Status::cancelled;
-    out.error = "cancelled";
-  } catch (const std::bad_alloc&) {
-    out.status = CallOutcome::Status::failed;
-    out.error = "tool '" + tool.name + "' ran out of memory";
-  } catch (const std::exception& e) {
-    // A bug in a tool, not the user's fault: say so rather than pretend it was bad input.
-    out.status = CallOutcome::Status::failed;
-    out.error = "internal error in tool '" + tool.name + "': " + e.what();
+  out.result = std::move(run.result);
+  out.error = std::move(run.error);
+  switch (run.status) {
+    case ToolRun::Status::ok: out.status = CallOutcome::Status::ok; break;
+    case ToolRun::Status::tool_error: out.status = CallOutcome::Status::tool_error; break;
+    case ToolRun::Status::cancelled: out.status = CallOutcome::Status::cancelled; break;
+    case ToolRun::Status::failed: out.status = CallOutcome::Status::failed; break;
   }
   return out;
 }
+
+}  // namespace
 
 LegacyExecutor::LegacyExecutor(asio::io_context& loop, const Config& config)
     : loop_(loop), config_(config), threads_(static_cast<std::size_t>(config.legacy_threads)) {}
@@ -54,7 +50,7 @@ void LegacyExecutor::execute(CallRequest request, Done done) {
     if (request.cancel.cancelled()) {
       outcome.status = CallOutcome::Status::cancelled;
     } else {
-      outcome = run_tool(*request.tool, request.arguments, context);
+      outcome = to_outcome(run_tool(*request.tool, request.arguments, context));
     }
     outcome.path = "legacy";
     asio::post(loop_, [done = std::move(done), outcome = std::move(outcome)]() mutable {

@@ -25,8 +25,4 @@ class LegacyExecutor : public Executor {
   boost::asio::thread_pool threads_;
 };
 
-/// Runs a tool handler with a context built from the configuration and turns every way it can end
-/// into a CallOutcome. Shared by the legacy path and the worker runtime.
-CallOutcome run_tool(const Tool& tool, const json& arguments, ToolContext& context);
-
 }  // namespace mcpd

@@ -1,6 +1,7 @@
 // mcpd: the coordinator an MCP client launches over stdio.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include <boost/asio/io_context.hpp>
@@ -76,5 +77,9 @@ int main(int argc, char** argv) {
   loop.run();
   transport.flush_and_stop();
   log_info("mcpd stopped");
-  return 0;
+  // Leave without running destructors: a tool stuck on the legacy thread pool (one that ignores
+  // cancellation) would otherwise block the pool's join forever, and everything owed to the client
+  // has been flushed above.
+  std::fflush(nullptr);
+  std::_Exit(0);
 }

@@ -11,7 +11,7 @@
 
 namespace mcpd::test {
 
-inline std::string mcpd_binary() { return std::string(MCPD_BINARY_DIR) + "/coordinator/mcpd"; }
+inline std::string mcpd_binary() { return std::string(MCPD_BINARY_DIR) + "/bin/mcpd"; }
 inline std::string source_dir() { return MCPD_SOURCE_DIR; }
 
 
