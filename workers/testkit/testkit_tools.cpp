@@ -3,6 +3,8 @@
 #include <chrono>
 #include <thread>
 
+#include "worker_runtime.h"
+
 namespace mcpd {
 
 namespace {
@@ -51,14 +53,25 @@ Tool echo_tool() {
   Tool t;
   t.name = "test_echo";
   t.title = "Echo (test only)";
-  t.description = "Test tool: returns its `value` argument unchanged. Not cached.";
-  t.input_schema = {{"type", "object"},
-                    {"properties", {{"value", {{"description", "any JSON value"}}}}},
-                    {"additionalProperties", false}};
+  t.description =
+      "Test tool: returns its `value` argument unchanged. With `log`, also logs that text at info level "
+      "`log_repeat` times (for log forwarding tests). Not cached.";
+  t.input_schema = {
+      {"type", "object"},
+      {"properties",
+       {{"value", {{"description", "any JSON value"}}},
+        {"log", {{"type", "string"}, {"description", "text to log at info level"}}},
+        {"log_repeat", {{"type", "integer"}, {"minimum", 1}, {"maximum", 100000}, {"description", "times to log it"}}}}},
+      {"additionalProperties", false}};
   t.output_schema = {{"type", "object"}, {"properties", {{"value", json::object()}}}};
   t.annotations = {true, false, true, false};
   t.cache = CachePolicy::never;
-  t.handler = [](const json& args, ToolContext&) {
+  t.handler = [](const json& args, ToolContext& ctx) {
+    if (args.contains("log") && ctx.log) {
+      auto text = args["log"].get<std::string>();
+      auto times = args.value("log_repeat", 1);
+      for (int i = 0; i < times; ++i) ctx.log("info", text);
+    }
     ToolResult r;
     r.structured = {{"value", args.value("value", json())}};
     return r;
@@ -68,6 +81,6 @@ Tool echo_tool() {
 
 }  // namespace
 
-std::vector<Tool> testkit_tools() { return {sleep_tool(), echo_tool()}; }
+std::vector<Tool> testkit_tools() { return {sleep_tool(), echo_tool(), test_fault_tool(false), test_fault_tool(true)}; }
 
 }  // namespace mcpd
