@@ -17,7 +17,7 @@ namespace {
 constexpr std::array<const char*, 8> kLogLevels = {"debug",    "info",  "notice", "warning",
                                                    "error",    "critical", "alert", "emergency"};
 
-enum class Kind { integer, boolean, string, paths, int_map };
+enum class Kind { integer, boolean, string, paths, int_map, string_map, object };
 
 /// One configuration key: its name (as in the config file; MCPD_<NAME> in the environment and
 /// --name=value on the command line), what it holds, and how to read and write it.
@@ -70,6 +70,23 @@ const std::vector<Option>& options() {
       MCPD_INT_OPTION(cache_max_bytes, 0, 1ull << 40, "L1 cache bound, bytes"),
       MCPD_INT_OPTION(cache_max_entries, 0, 1ull << 32, "L1 cache bound, entries"),
       MCPD_INT_OPTION(cache_ttl_ms, 1, 365ull * 24 * 3600 * 1000, "L1 cache entry lifetime"),
+      Option{"mode", Kind::string, "where tools run: pool (worker processes), legacy (in-process) or shadow (both, compared)",
+             [](Config& c, const json& v) { c.mode = v.get<std::string>(); },
+             [](const Config& c) { return json(c.mode); }},
+      Option{"tool_modes", Kind::string_map, "per-tool mode, e.g. {\"code_parse\": \"legacy\"}",
+             [](Config& c, const json& v) {
+               c.tool_modes.clear();
+               for (auto it = v.begin(); it != v.end(); ++it) c.tool_modes[it.key()] = it.value().get<std::string>();
+             },
+             [](const Config& c) { return json(c.tool_modes); }},
+      MCPD_INT_OPTION(pool_percent, 0, 100, "share (0..100) of pool-mode calls sent to the pool; the rest go legacy"),
+      Option{"worker_dir", Kind::string, "directory of the mcpd-worker-<kind> executables (default: beside mcpd)",
+             [](Config& c, const json& v) { c.worker_dir = v.get<std::string>(); },
+             [](const Config& c) { return json(c.worker_dir); }},
+      Option{"workers", Kind::object,
+             "per-kind pool settings, e.g. {\"default\": {\"max_workers\": 4}, \"parser\": {\"min_workers\": 2}}",
+             [](Config& c, const json& v) { c.workers = v; },
+             [](const Config& c) { return c.workers; }},
       Option{"test_tools", Kind::boolean, "register the test-only tools (tests only)",
              [](Config& c, const json& v) { c.test_tools = v.get<bool>(); },
              [](const Config& c) { return json(c.test_tools); }},
@@ -131,6 +148,32 @@ void apply(Config& config, const std::string& source, const std::string& key, co
         if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0)
           fail("must map tool names to positive integers");
       break;
+    case Kind::string_map:
+      if (!value.is_object()) fail("must be an object of tool name to string");
+      for (const auto& v : value)
+        if (!v.is_string()) fail("must map tool names to strings");
+      break;
+    case Kind::object:
+      if (!value.is_object()) fail("must be a JSON object");
+      for (auto kind = value.begin(); kind != value.end(); ++kind) {
+        if (!kind.value().is_object())
+          throw ConfigError(source + ": '" + key + "." + kind.key() + "' must be an object of settings");
+        for (auto it = kind.value().begin(); it != kind.value().end(); ++it) {
+          const auto& keys = worker_setting_keys();
+          std::string where = source + ": '" + key + "." + kind.key() + "." + it.key() + "'";
+          if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) {
+            std::string known;
+            for (const auto& k : keys) known += (known.empty() ? "" : ", ") + k;
+            throw ConfigError(where + " is not a worker setting; known: " + known);
+          }
+          if (it.key() == "singleton") {
+            if (!it.value().is_boolean()) throw ConfigError(where + " must be true or false");
+          } else if (!it.value().is_number_unsigned()) {
+            throw ConfigError(where + " must be a non-negative integer, got " + it.value().dump());
+          }
+        }
+      }
+      break;
   }
   opt->set(config, value);
 }
@@ -169,7 +212,9 @@ json parse_text_value(const Option& opt, const std::string& source, const std::s
         if (!part.empty()) list.push_back(part);
       return list;
     }
-    case Kind::int_map: {
+    case Kind::int_map:
+    case Kind::string_map:
+    case Kind::object: {
       try {
         return json::parse(text);
       } catch (const json::exception& e) {
@@ -200,6 +245,11 @@ void finish(Config& config) {
                       "'; use debug, info, notice, warning, error, critical, alert or emergency");
   if (log_level_rank(config.notify_log_level) < 0)
     throw ConfigError("notify_log_level: unknown level '" + config.notify_log_level + "'");
+  if (config.mode != "pool" && config.mode != "legacy" && config.mode != "shadow")
+    throw ConfigError("mode: unknown mode '" + config.mode + "'; use pool, legacy or shadow");
+  for (const auto& [tool, mode] : config.tool_modes)
+    if (mode != "pool" && mode != "legacy" && mode != "shadow")
+      throw ConfigError("tool_modes." + tool + ": unknown mode '" + mode + "'; use pool, legacy or shadow");
   if (config.roots.empty()) config.roots.push_back(fs::current_path());
   std::vector<fs::path> canonical;
   for (const auto& root : config.roots) {
@@ -213,6 +263,16 @@ void finish(Config& config) {
 }
 
 }  // namespace
+
+const std::vector<std::string>& worker_setting_keys() {
+  static const std::vector<std::string> keys = {
+      "min_workers",       "max_workers",         "max_queue",          "singleton",
+      "idle_timeout_ms",   "scale_down_interval_ms", "scale_up_cooldown_ms", "max_calls_per_worker", "memory_soft_limit_mb",
+      "memory_hard_limit_mb", "max_retries",      "cancel_grace_ms",    "ping_interval_ms",
+      "ping_timeout_ms",   "stop_grace_ms",       "backoff_initial_ms", "backoff_max_ms",
+      "stable_after_ms",   "breaker_threshold",   "breaker_cooldown_ms"};
+  return keys;
+}
 
 int log_level_rank(const std::string& level) {
   for (std::size_t i = 0; i < kLogLevels.size(); ++i)

@@ -39,6 +39,19 @@ struct Config {
   // The legacy in-process path: tool handlers on a small thread pool inside the coordinator.
   std::uint64_t legacy_threads = 2;
 
+  // The feature flag between the paths: pool (worker processes, the default), legacy (in-process)
+  // or shadow (both; the pool answers, results are compared). Per-tool overrides in tool_modes;
+  // pool_percent routes that share of pool-mode calls to the pool (by a stable request hash).
+  std::string mode = "pool";
+  std::map<std::string, std::string> tool_modes;
+  std::uint64_t pool_percent = 100;
+
+  // Worker processes: where the mcpd-worker-<kind> executables are (default: beside mcpd), and
+  // per-kind pool settings: {"default": {...}, "parser": {"max_workers": 8}, ...}. Keys and
+  // defaults: see worker_setting_keys() and pool::PoolSettings.
+  std::string worker_dir;
+  json workers = json::object();
+
   // Registers the test-only tools (test_sleep, test_echo). Never on in a real deployment.
   bool test_tools = false;
 
@@ -70,6 +83,9 @@ json config_to_json(const Config& config);
 
 /// One line of help per key, for --help.
 std::string config_help();
+
+/// The keys allowed inside each entry of `workers`, for validation and --help.
+const std::vector<std::string>& worker_setting_keys();
 
 /// The MCP/syslog log levels in increasing severity; returns -1 for an unknown name.
 int log_level_rank(const std::string& level);

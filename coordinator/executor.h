@@ -24,11 +24,14 @@ struct CallRequest {
 
 /// How a call ended.
 struct CallOutcome {
-  enum class Status { ok, tool_error, cancelled, timeout, failed };
+  // rejected: refused before running (a full queue, an open circuit breaker): the client gets
+  // JSON-RPC error -32001 "server busy" and may try again later.
+  enum class Status { ok, tool_error, cancelled, timeout, failed, rejected };
   Status status = Status::ok;
   ToolResult result;  // when ok
   std::string error;  // otherwise: a message a user can act on
   std::string path;   // which path ran it: "legacy" or "pool"
+  int retries = 0;    // times the pool re-ran it on another worker after a worker died
 };
 
 class Executor {
@@ -37,8 +40,14 @@ class Executor {
   virtual ~Executor() = default;
   /// Runs the call; `done` is invoked exactly once, on the server's event loop thread.
   virtual void execute(CallRequest request, Done done) = 0;
-  /// Stops taking calls; running calls finish or notice their CancelToken.
-  virtual void shutdown() {}
+  /// The server gave up on a call (deadline, client cancel, shutdown) and has already answered or
+  /// abandoned it; the executor stops the work (a running worker gets a cancel, then is killed if
+  /// it does not stop within the grace period). A late `done` for it is ignored by the server.
+  virtual void cancel(const std::string& call_id) { (void)call_id; }
+  /// Stops taking calls and releases resources (worker processes); `done` runs on the loop after.
+  virtual void shutdown(std::function<void()> done) { done(); }
+  /// Counters for the status tool.
+  virtual json status() const { return json::object(); }
 };
 
 }  // namespace mcpd

@@ -59,6 +59,6 @@ void LegacyExecutor::execute(CallRequest request, Done done) {
   });
 }
 
-void LegacyExecutor::shutdown() {}
+json LegacyExecutor::status() const { return {{"threads", config_.legacy_threads}}; }
 
 }  // namespace mcpd

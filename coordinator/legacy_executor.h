@@ -17,7 +17,7 @@ class LegacyExecutor : public Executor {
   LegacyExecutor(boost::asio::io_context& loop, const Config& config);
   ~LegacyExecutor() override;
   void execute(CallRequest request, Done done) override;
-  void shutdown() override;
+  json status() const override;
 
  private:
   boost::asio::io_context& loop_;

@@ -2,6 +2,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include <boost/asio/io_context.hpp>
@@ -12,6 +13,9 @@
 #include "log.h"
 #include "mcp_server.h"
 #include "parser_tools.h"
+#include "pool_executor.h"
+#include "router.h"
+#include "worker_protocol.h"
 #include "stdio_transport.h"
 #include "testkit_tools.h"
 
@@ -47,18 +51,44 @@ int main(int argc, char** argv) {
   const Config& config = inv.config;
   Log::instance().set_level(config.log_level);
 
+  // Workers read their configuration from the environment they inherit. Set it now, before any
+  // thread exists, because setenv is not safe beside concurrent getenv.
+  json worker_config = {{"roots", config_to_json(config)["roots"]},
+                        {"max_file_bytes", config.max_file_bytes},
+                        {"max_result_bytes", config.max_result_bytes},
+                        {"log_level", config.log_level},
+                        {"test_hooks", config.test_tools}};
+  ::setenv(worker_protocol::config_env, worker_config.dump().c_str(), 1);
+
   boost::asio::io_context loop;
   StdioTransport transport(loop, config.max_line_bytes);
   LegacyExecutor legacy(loop, config);
-  McpServer server(loop, config, [&transport](json message) { transport.send(message); }, legacy);
-  server.add_tools(parser_tools());
-  if (config.test_tools) server.add_tools(testkit_tools());
+
+  // Each tool family runs in its own kind of worker process; the same libraries serve the legacy
+  // path in-process.
+  std::vector<std::pair<std::string, std::vector<Tool>>> families = {{"parser", parser_tools()}};
+  if (config.test_tools) families.emplace_back("testkit", testkit_tools());
+  std::string worker_dir = config.worker_dir;
+  if (worker_dir.empty()) worker_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
+  pool::PoolExecutor workers(loop);
+  for (const auto& [kind, tools] : families) {
+    pool::PoolSettings settings = pool::pool_settings(config.workers, kind);
+    pool::LaunchSpec launch{kind, worker_dir + "/mcpd-worker-" + kind, settings.memory_hard_limit_bytes};
+    workers.add_kind(tools, launch, settings);
+  }
+  Router router(config, legacy, &workers, [&workers](const std::string& tool) { return workers.serves(tool); });
+
+  McpServer server(loop, config, [&transport](json message) { transport.send(message); }, router);
+  for (const auto& [kind, tools] : families) server.add_tools(tools);
+  bool pool_used = config.mode != "legacy";
+  for (const auto& [tool, mode] : config.tool_modes) pool_used = pool_used || mode != "legacy";
+  if (pool_used) workers.start();  // prewarm: the first call never waits for a spawn
 
   bool stopping = false;
   auto stop = [&] {
     if (stopping) return;
     stopping = true;
-    server.shutdown([&] { loop.stop(); });
+    server.shutdown([&] { router.shutdown([&] { loop.stop(); }); });
   };
   boost::asio::signal_set signals(loop, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {

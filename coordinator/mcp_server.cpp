@@ -87,6 +87,7 @@ struct McpServer::Pending {
 /// One execution of a tool, shared by the identical requests that joined it.
 struct McpServer::Flight {
   CancelToken cancel;
+  std::string call_id;  // the leader's call id, as the executor knows the execution
   std::string tool;
   bool cacheable = false;
   std::size_t interested = 0;  // requests still waiting; at 0 the execution is cancelled
@@ -440,6 +441,7 @@ void McpServer::start_flight(const CacheKey& key, const Tool& tool, json argumen
   flight->cacheable = cacheable;
   flight->interested = 1;
   flight->leader = leader;
+  flight->call_id = in_flight_.at(leader)->call_id;
   auto timeout = timeout_for(tool);
   flight->deadline = std::make_unique<asio::steady_timer>(loop_, timeout);
   flight->deadline->async_wait([this, key, timeout, name = tool.name](const boost::system::error_code& ec) {
@@ -447,11 +449,15 @@ void McpServer::start_flight(const CacheKey& key, const Tool& tool, json argumen
     auto it = flights_.find(key);
     if (it == flights_.end()) return;
     it->second->cancel.cancel();
+    std::string call_id = it->second->call_id;
     CallOutcome outcome;
     outcome.status = CallOutcome::Status::timeout;
     outcome.error = "tool '" + name + "' timed out after " + std::to_string(timeout.count()) +
                     " ms (deadline set by tool_timeout_ms / tool_timeouts_ms)";
+    // Settle first, then stop the work: an executor may report a queued call's cancellation at
+    // once, and that must not overtake the timeout the client is owed.
     finish_flight(key, std::move(outcome));
+    executor_.cancel(call_id);
   });
 
   CallRequest request;
@@ -462,6 +468,12 @@ void McpServer::start_flight(const CacheKey& key, const Tool& tool, json argumen
   request.deadline = Clock::now() + timeout;
   std::weak_ptr<bool> alive = alive_;
   request.progress = [this, alive, leader](double progress, double total, const std::string& message) {
+    // The pool reports progress on the loop thread, in order with the result: send it now, or it
+    // would go out after the response. Other threads (the legacy pool) hop to the loop.
+    if (loop_.get_executor().running_in_this_thread()) {
+      send_progress(leader, progress, total, message);
+      return;
+    }
     asio::post(loop_, [this, alive, leader, progress, total, message] {
       if (alive.lock()) send_progress(leader, progress, total, message);
     });
@@ -528,6 +540,7 @@ void McpServer::deliver(const std::string& request_key, const CallOutcome& outco
         return;
       }
       pending->reply->result(std::move(result));
+      if (outcome.retries > 0) fields["retries"] = outcome.retries;
       log_debug("call done", fields);
       return;
     }
@@ -548,6 +561,11 @@ void McpServer::deliver(const std::string& request_key, const CallOutcome& outco
       // Only reachable when the execution was cancelled for shutdown: the client did not cancel.
       ++stats.cancelled;
       pending->reply->error(error_code::internal_error, "call cancelled: the server is shutting down");
+      return;
+    case S::rejected:
+      ++stats.failed;
+      ++busy_rejections_;
+      pending->reply->error(error_code::server_busy, outcome.error);
       return;
     case S::failed:
       ++stats.failed;
@@ -578,9 +596,11 @@ void McpServer::handle_cancelled(const json& params) {
   // Stop the execution only when no identical request still waits for it.
   if (--flight->second->interested == 0) {
     flight->second->cancel.cancel();
+    std::string call_id = flight->second->call_id;
     CallOutcome outcome;
     outcome.status = CallOutcome::Status::cancelled;
     finish_flight(*pending->flight, outcome);
+    executor_.cancel(call_id);
   } else if (flight->second->leader == key) {
     flight->second->leader.clear();  // progress had nowhere to go; the joiners still get the result
   }
@@ -620,6 +640,7 @@ json McpServer::status_result() {
             {"timeouts", timeouts_},
             {"busy_rejections", busy_rejections_}}},
           {"cache", cache_.stats_json()},
+          {"executor", executor_.status()},
           {"tools", metrics_.to_json()}};
 }
 
@@ -638,10 +659,14 @@ void McpServer::shutdown(std::function<void()> done) {
     std::vector<CacheKey> keys;
     for (const auto& [key, flight] : flights_) keys.push_back(key);
     for (const auto& key : keys) {
-      flights_.at(key)->cancel.cancel();
+      auto it = flights_.find(key);
+      if (it == flights_.end()) continue;
+      it->second->cancel.cancel();
+      std::string call_id = it->second->call_id;
       CallOutcome outcome;
       outcome.status = CallOutcome::Status::cancelled;
       finish_flight(key, outcome);
+      executor_.cancel(call_id);
     }
     in_flight_.clear();  // any left settle through ReplyOnce's destructor
     maybe_finish_shutdown();

@@ -237,7 +237,7 @@ TEST_CASE("progress notifications carry the token and only grow") {
   auto client = start_mcpd();
   client->initialize();
   json id = client->send_request(
-      "tools/call", {{"name", "test_sleep"}, {"arguments", {{"ms", 200}, {"steps", 5}, {"tag", "progress"}}},
+      "tools/call", {{"name", "test_sleep"}, {"arguments", {{"ms", 600}, {"steps", 5}, {"tag", "progress"}}},
                      {"_meta", {{"progressToken", "tok-1"}}}});
   REQUIRE(client->wait_response(id, 5s));
   double last = -1;

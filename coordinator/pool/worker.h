@@ -1,0 +1,117 @@
+// Worker is one worker process and its channel, driven entirely by the coordinator's event loop:
+// spawned with Boost.Process v2, spoken to in frames over its stdin/stdout, its stderr relayed to
+// our log tagged with kind and pid, and its exit noticed the moment it happens (EOF on the pipe or
+// the pidfd turning readable), never at the next health check. The WorkerPool owns every Worker
+// and decides what to do with one; a Worker only reports what it sees and does what it is told.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/readable_pipe.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/writable_pipe.hpp>
+#include <nlohmann/json.hpp>
+
+#include "frame.h"
+
+namespace mcpd::pool {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+/// How to start a worker of one kind.
+struct LaunchSpec {
+  std::string kind;
+  std::string executable;
+  std::uint64_t address_space_limit = 0;    // RLIMIT_AS in bytes, 0 = none (the hard memory limit)
+  std::size_t max_frame_bytes = 64u << 20;
+};
+
+class Worker : public std::enable_shared_from_this<Worker> {
+ public:
+  enum class State { starting, idle, busy, draining, dead };
+
+  struct Events {
+    std::function<void(Worker&, const json& hello)> on_ready;
+    std::function<void(Worker&, json frame)> on_frame;  // any frame after hello
+    /// Called once, as soon as the worker is known to be gone or broken; `reason` says why.
+    std::function<void(Worker&, const std::string& reason)> on_lost;
+    /// Called once, when the process has been reaped (after on_lost).
+    std::function<void(Worker&)> on_reaped;
+  };
+
+  Worker(boost::asio::io_context& loop, std::uint64_t id, LaunchSpec spec, Events events);
+  ~Worker();
+
+  /// Spawns the process. Failure to spawn is reported through on_lost, like any other death.
+  void start();
+  void send(const json& frame);
+  /// SIGKILLs the worker's process group (its own children die with it) and reports it lost.
+  void kill(const std::string& reason);
+  /// Graceful stop: a shutdown frame, SIGTERM after `grace`, SIGKILL after another `grace`.
+  void stop(std::chrono::milliseconds grace);
+
+  std::uint64_t id() const { return id_; }
+  pid_t pid() const { return pid_; }
+  const std::string& kind() const { return spec_.kind; }
+  bool lost() const { return lost_; }
+  bool reaped() const { return reaped_; }
+  Clock::time_point started_at() const { return started_at_; }
+  Clock::time_point ready_at() const { return ready_at_; }
+  /// Resident memory from /proc (0 if unknown).
+  std::uint64_t rss_bytes() const;
+  /// How the process ended, e.g. "killed by signal 9 (Killed)" or "exited with status 3".
+  const std::string& exit_description() const { return exit_description_; }
+
+  // Pool bookkeeping, owned by the pool.
+  State state = State::starting;
+  std::string current_call;             // id of the call it runs, empty when none
+  std::uint64_t calls_served = 0;
+  std::uint64_t recycle_after = 0;      // calls before it is recycled, 0 = never
+  Clock::time_point idle_since{};
+  Clock::time_point last_pong{};
+  std::uint64_t ping_seq = 0, pong_seq = 0;
+  std::uint64_t reported_rss = 0;
+
+ private:
+  void read_frames();
+  void read_stderr();
+  void watch_exit();
+  void flush_writes();
+  void lose(const std::string& reason);
+  void on_exit_status(int status);
+
+  boost::asio::io_context& loop_;
+  std::uint64_t id_;
+  LaunchSpec spec_;
+  Events events_;
+  pid_t pid_ = -1;
+  boost::asio::writable_pipe stdin_;
+  boost::asio::readable_pipe stdout_, stderr_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> pidfd_;
+  std::unique_ptr<boost::asio::steady_timer> stop_timer_;
+  FrameReader reader_;
+  std::vector<char> read_buffer_, stderr_buffer_;
+  std::string stderr_line_;
+  std::deque<std::string> write_queue_;
+  bool writing_ = false;
+  bool hello_seen_ = false;
+  bool lost_ = false;
+  bool reaped_ = false;
+  std::string exit_description_;
+  Clock::time_point started_at_{}, ready_at_{};
+};
+
+const char* to_string(Worker::State state);
+
+}  // namespace mcpd::pool

@@ -1,0 +1,509 @@
+#include "worker_pool.h"
+
+#include <algorithm>
+#include <random>
+
+#include <boost/asio/post.hpp>
+
+#include "log.h"
+
+namespace mcpd::pool {
+
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr milliseconds kTick{100};
+
+CallOutcome outcome(CallOutcome::Status status, std::string error) {
+  CallOutcome o;
+  o.status = status;
+  o.error = std::move(error);
+  o.path = "pool";
+  return o;
+}
+
+}  // namespace
+
+WorkerPool::WorkerPool(asio::io_context& loop, LaunchSpec launch, PoolSettings settings)
+    : loop_(loop),
+      launch_(std::move(launch)),
+      settings_(std::move(settings)),
+      rng_{std::random_device{}()},
+      backoff_(settings_.backoff, rng_.next()),
+      breaker_(settings_.breaker) {}
+
+WorkerPool::~WorkerPool() {
+  // Worker destructors kill and reap whatever is left.
+  for (auto& [id, worker] : workers_) worker->kill("pool destroyed");
+}
+
+std::size_t WorkerPool::live_workers() const {
+  std::size_t n = 0;
+  for (const auto& [id, w] : workers_)
+    if (!w->lost() && w->state != Worker::State::draining) ++n;
+  return n;
+}
+
+void WorkerPool::start() {
+  rebalance("prewarm");
+  tick_timer_ = std::make_unique<asio::steady_timer>(loop_, kTick);
+  tick_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) tick();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scaling and spawning
+
+PoolSnapshot WorkerPool::snapshot() const {
+  PoolSnapshot s;
+  s.min_workers = settings_.min_workers;
+  s.max_workers = settings_.max_workers;
+  s.queued = queue_.size();
+  s.last_scale_up = last_scale_up_;
+  s.last_scale_down = last_scale_down_;
+  for (const auto& [id, w] : workers_) {
+    if (w->lost()) continue;
+    switch (w->state) {
+      case Worker::State::starting: ++s.starting; break;
+      case Worker::State::idle: s.idle.push_back({id, w->idle_since}); break;
+      case Worker::State::busy: ++s.busy; break;
+      default: break;
+    }
+  }
+  return s;
+}
+
+void WorkerPool::rebalance(const std::string& trigger) {
+  if (stopping_) return;
+  auto now = Clock::now();
+  ScaleDecision decision = decide_scale(snapshot(), settings_.autoscaler, now);
+  if (decision.spawn > 0) {
+    // A crash-looping kind waits out its backoff; isolated deaths are replaced at once.
+    auto delay = backoff_.delay(now);
+    if (delay.count() > 0) {
+      schedule_rebalance(delay);
+    } else {
+      bool growing = snapshot().total() >= settings_.min_workers;
+      last_scale_up_ = now;
+      for (std::size_t i = 0; i < decision.spawn; ++i) spawn(decision.reason.empty() ? trigger : decision.reason);
+      if (growing) {
+        ++scale_ups_;
+        log_info("pool scaled up", {{"worker", launch_.kind}, {"spawned", decision.spawn}, {"reason", decision.reason},
+                                    {"queued", queue_.size()}});
+      }
+    }
+  }
+  for (std::uint64_t id : decision.retire) {
+    auto it = workers_.find(id);
+    if (it == workers_.end() || it->second->state != Worker::State::idle) continue;
+    ++scale_downs_;
+    last_scale_down_ = now;
+    log_info("pool scaled down", {{"worker", launch_.kind}, {"pid", it->second->pid()}, {"reason", decision.reason}});
+    it->second->stop(settings_.stop_grace);
+  }
+}
+
+void WorkerPool::schedule_rebalance(milliseconds delay) {
+  if (respawn_pending_) return;
+  respawn_pending_ = true;
+  if (!respawn_timer_) respawn_timer_ = std::make_unique<asio::steady_timer>(loop_);
+  respawn_timer_->expires_after(delay);
+  log_warning("worker kind is crash-looping; delaying restart",
+              {{"worker", launch_.kind}, {"delay_ms", delay.count()}, {"consecutive_failures", backoff_.consecutive()}});
+  respawn_timer_->async_wait([this](const boost::system::error_code& ec) {
+    respawn_pending_ = false;
+    if (ec || stopping_) return;
+    rebalance("backoff elapsed");
+  });
+}
+
+void WorkerPool::spawn(const std::string& why) {
+  std::uint64_t id = next_worker_id_++;
+  Worker::Events events;
+  events.on_ready = [this](Worker& w, const json& hello) { on_ready(w, hello); };
+  events.on_frame = [this](Worker& w, json frame) { on_frame(w, std::move(frame)); };
+  events.on_lost = [this](Worker& w, const std::string& reason) { on_lost(w, reason); };
+  events.on_reaped = [this](Worker& w) { on_reaped(w); };
+  auto worker = std::make_shared<Worker>(loop_, id, launch_, std::move(events));
+  worker->recycle_after = recycle_after_calls(settings_.max_calls_per_worker, 0.1, rng_.next());
+  workers_[id] = worker;
+  log_debug("spawning worker", {{"worker", launch_.kind}, {"reason", why}});
+  worker->start();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls
+
+void WorkerPool::submit(std::shared_ptr<PoolCall> call) {
+  ++submitted_;
+  auto now = Clock::now();
+  if (stopping_) {
+    ++rejected_;
+    call->done(outcome(CallOutcome::Status::rejected, "server is shutting down"));
+    return;
+  }
+  if (!breaker_.allow_call(now)) {
+    ++rejected_;
+    call->done(outcome(CallOutcome::Status::rejected,
+                       "server busy: worker kind '" + launch_.kind + "' is failing and its circuit breaker is " +
+                           breaker_.describe(now) + "; calls fail fast until it recovers"));
+    return;
+  }
+  if (queue_.size() >= settings_.max_queue) {
+    ++rejected_;
+    call->done(outcome(CallOutcome::Status::rejected,
+                       "server busy: " + std::to_string(queue_.size()) + " calls already queued for worker kind '" +
+                           launch_.kind + "' (max_queue " + std::to_string(settings_.max_queue) + ")"));
+    return;
+  }
+  queue_.push_back(std::move(call));
+  dispatch();
+  if (!queue_.empty()) rebalance("calls queued");
+}
+
+void WorkerPool::dispatch() {
+  while (!queue_.empty()) {
+    // Least-loaded: each worker runs one call at a time, so every idle worker is equally loaded;
+    // among them take the one idle for the shortest time (its caches are warm, and the others can
+    // age past idle_timeout and be scaled down).
+    Worker* best = nullptr;
+    for (auto& [id, w] : workers_)
+      if (!w->lost() && w->state == Worker::State::idle && (!best || w->idle_since > best->idle_since))
+        best = w.get();
+    if (!best) return;
+    auto call = queue_.front();
+    queue_.pop_front();
+    if (call->finished) continue;
+    best->state = Worker::State::busy;
+    best->current_call = call->id;
+    running_[call->id] = call;
+    auto remaining = std::chrono::duration_cast<milliseconds>(call->deadline - Clock::now());
+    best->send({{"type", "call"},
+                {"id", call->id},
+                {"tool", call->tool},
+                {"arguments", call->arguments},
+                {"deadline_ms", std::max<std::int64_t>(1, remaining.count())}});
+  }
+}
+
+void WorkerPool::cancel(const std::string& call_id) {
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if ((*it)->id != call_id) continue;
+    auto call = *it;
+    queue_.erase(it);
+    call->cancelled = true;
+    ++cancelled_;
+    complete(call, outcome(CallOutcome::Status::cancelled, "cancelled"));
+    return;
+  }
+  breaker_.record_abandoned(Clock::now());  // a cancelled trial gives no verdict on the kind
+  auto running = running_.find(call_id);
+  if (running == running_.end()) return;
+  auto call = running->second;
+  call->cancelled = true;
+  ++cancelled_;
+  for (auto& [id, w] : workers_) {
+    if (w->current_call != call_id || w->lost()) continue;
+    w->send({{"type", "cancel"}, {"id", call_id}});
+    // A worker that does not stop within the grace period is killed and replaced: the slot must
+    // come back whether or not the tool honours cancellation.
+    auto timer = std::make_shared<asio::steady_timer>(loop_, settings_.cancel_grace);
+    std::weak_ptr<Worker> weak = w;
+    timer->async_wait([this, timer, weak, call_id](const boost::system::error_code& ec) {
+      auto worker = weak.lock();
+      if (ec || !worker || worker->lost() || worker->current_call != call_id) return;
+      ++timeouts_;
+      log_warning("worker did not stop after cancel; killing it",
+                  {{"worker", launch_.kind}, {"pid", worker->pid()}, {"call", call_id},
+                   {"grace_ms", settings_.cancel_grace.count()}});
+      worker->kill("did not stop within " + std::to_string(settings_.cancel_grace.count()) +
+                   " ms of cancelling call " + call_id);
+    });
+    return;
+  }
+}
+
+void WorkerPool::complete(const std::shared_ptr<PoolCall>& call, CallOutcome result) {
+  if (call->finished) return;
+  call->finished = true;
+  running_.erase(call->id);
+  result.path = "pool";
+  result.retries = static_cast<int>(call->retries);
+  if (result.status == CallOutcome::Status::ok || result.status == CallOutcome::Status::tool_error) ++completed_;
+  else if (result.status == CallOutcome::Status::failed) ++failed_;
+  call->done(std::move(result));
+}
+
+void WorkerPool::fail_queue(CallOutcome::Status status, const std::string& message) {
+  auto queued = std::move(queue_);
+  queue_.clear();
+  for (auto& call : queued) {
+    ++rejected_;
+    complete(call, outcome(status, message));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker events
+
+void WorkerPool::on_ready(Worker& worker, const json& hello) {
+  worker.state = Worker::State::idle;
+  worker.idle_since = worker.last_pong = Clock::now();
+  double micros = std::chrono::duration<double, std::micro>(worker.ready_at() - worker.started_at()).count();
+  spawn_to_ready_us_.add(micros);
+  log_info("worker ready", {{"worker", launch_.kind}, {"pid", worker.pid()}, {"ms", micros / 1000.0},
+                            {"tools", hello.value("tools", json::array()).size()}});
+  if (stopping_) {
+    worker.stop(settings_.stop_grace);
+    return;
+  }
+  dispatch();
+}
+
+void WorkerPool::on_frame(Worker& worker, json frame) {
+  const std::string type = frame.value("type", "");
+  if (type == "pong") {
+    worker.pong_seq = frame.value("seq", std::uint64_t{0});
+    worker.last_pong = Clock::now();
+    worker.reported_rss = frame.value("rss_bytes", std::uint64_t{0});
+    return;
+  }
+  if (type == "telemetry") {
+    // Worker logs join ours, tagged with the worker and (in the record) the call id.
+    for (auto& record : frame.value("logs", json::array())) {
+      if (!record.is_object()) continue;
+      std::string level = record.value("level", "info"), message = record.value("msg", "");
+      record.erase("level");
+      record.erase("msg");
+      record.erase("ts");
+      record["worker"] = launch_.kind;
+      record["pid"] = worker.pid();
+      Log::instance().write(level, message, record);
+    }
+    if (frame.contains("metrics") && frame["metrics"].is_object())
+      worker.reported_rss = frame["metrics"].value("rss_bytes", worker.reported_rss);
+    return;
+  }
+  const std::string id = frame.value("id", "");
+  auto it = running_.find(id);
+  if (type == "progress") {
+    if (it != running_.end() && it->second->progress && !it->second->cancelled)
+      it->second->progress(frame.value("progress", 0.0), frame.value("total", 0.0), frame.value("message", ""));
+    return;
+  }
+  if (type != "result" && type != "error") {
+    ++protocol_errors_;
+    worker.kill("protocol error: unexpected frame type '" + type + "'");
+    return;
+  }
+  if (id != worker.current_call) {
+    ++protocol_errors_;
+    worker.kill("protocol error: answer for call '" + id + "' while running '" + worker.current_call + "'");
+    return;
+  }
+  worker.current_call.clear();
+  ++worker.calls_served;
+  backoff_.worker_stable();  // a finished call proves the kind works
+  if (it != running_.end()) {
+    auto call = it->second;
+    if (type == "result") {
+      CallOutcome o = outcome(CallOutcome::Status::ok, "");
+      o.result.structured = std::move(frame["structured"]);
+      o.result.text = frame.value("text", "");
+      breaker_.record_success(Clock::now());
+      complete(call, std::move(o));
+    } else {
+      std::string kind = frame.value("kind", "failed"), message = frame.value("message", "");
+      using S = CallOutcome::Status;
+      S status = kind == "tool_error"  ? S::tool_error
+                 : kind == "cancelled" ? S::cancelled
+                                       : S::failed;
+      // A cancel we never sent is the worker enforcing the call's deadline on its own.
+      if (status == S::cancelled && !call->cancelled) {
+        status = S::timeout;
+        message = "tool '" + call->tool + "' timed out: its deadline passed while the worker ran it";
+      }
+      if (status != S::failed) breaker_.record_success(Clock::now());
+      if (kind == "unknown_tool" || kind == "busy") message = "worker refused the call (" + kind + "): " + message;
+      complete(call, outcome(status, message));
+    }
+  }
+  after_call(worker);
+}
+
+void WorkerPool::after_call(Worker& worker) {
+  std::uint64_t rss = std::max(worker.reported_rss, worker.rss_bytes());
+  bool too_big = over_soft_memory_limit(rss, settings_.memory_soft_limit_bytes);
+  bool worn = worker.recycle_after > 0 && worker.calls_served >= worker.recycle_after;
+  if (too_big || worn) {
+    ++recycled_;
+    log_info("recycling worker", {{"worker", launch_.kind}, {"pid", worker.pid()}, {"calls", worker.calls_served},
+                                  {"rss_bytes", rss}, {"reason", too_big ? "memory_soft_limit" : "max_calls_per_worker"}});
+    worker.stop(settings_.stop_grace);
+    rebalance("recycled");
+  } else {
+    worker.state = Worker::State::idle;
+    worker.idle_since = Clock::now();
+  }
+  dispatch();
+}
+
+void WorkerPool::on_lost(Worker& worker, const std::string& reason) {
+  auto now = Clock::now();
+  DeathKind death = worker.ready_at() == Clock::time_point{}   ? DeathKind::before_hello
+                    : worker.calls_served == 0 && !worker.current_call.empty() ? DeathKind::before_first_call
+                    : worker.current_call.empty()               ? DeathKind::idle_after_serving
+                                                                : DeathKind::during_call_after_serving;
+  bool expected = stopping_ || worker.state == Worker::State::draining;
+  if (!expected) {
+    ++restarts_;
+    if (reason.rfind("protocol error", 0) == 0) ++protocol_errors_;
+    if (counts_as_crash_loop(death)) {
+      ++crash_loop_deaths_;
+      backoff_.record_crash_loop_death(now);
+      breaker_.record_failure(now);
+    }
+    log_warning("worker lost", {{"worker", launch_.kind}, {"pid", worker.pid()}, {"reason", reason},
+                                {"calls_served", worker.calls_served}, {"call", worker.current_call}});
+  }
+
+  std::string call_id = std::exchange(worker.current_call, {});
+  auto it = running_.find(call_id);
+  if (it != running_.end()) {
+    auto call = it->second;
+    running_.erase(it);
+    ++call->workers_lost;
+    if (call->cancelled) {
+      complete(call, outcome(CallOutcome::Status::cancelled, "cancelled"));
+    } else if (call->workers_lost >= 2) {
+      // Retry only idempotent calls, and never a third time for one that killed two workers.
+      // Not another breaker failure: both deaths were counted as they happened.
+      ++poison_pills_;
+      complete(call, outcome(CallOutcome::Status::failed,
+                             "call " + call->id + " to '" + call->tool + "' killed two workers (last: " + reason +
+                                 "); it looks like a poison pill and was not sent to a third"));
+    } else if (!call->idempotent) {
+      breaker_.record_failure(now);
+      complete(call, outcome(CallOutcome::Status::failed,
+                             "the worker running '" + call->tool + "' died during the call (" + reason +
+                                 "); the tool is not idempotent, so it was not retried and its effect is unknown"));
+    } else if (call->retries >= settings_.max_retries) {
+      breaker_.record_failure(now);
+      complete(call, outcome(CallOutcome::Status::failed,
+                             "the worker running '" + call->tool + "' died (" + reason + ") and the call was already retried " +
+                                 std::to_string(call->retries) + " times (max_retries)"));
+    } else {
+      ++call->retries;
+      ++retried_;
+      log_info("retrying call on another worker", {{"worker", launch_.kind}, {"call", call->id}, {"retry", call->retries}});
+      queue_.push_front(call);
+    }
+  }
+  if (breaker_.state(now) == CircuitBreaker::State::open && !queue_.empty())
+    fail_queue(CallOutcome::Status::rejected, "server busy: worker kind '" + launch_.kind +
+                                                  "' is failing and its circuit breaker is " + breaker_.describe(now));
+  dispatch();
+  rebalance("worker lost");
+}
+
+void WorkerPool::on_reaped(Worker& worker) {
+  std::uint64_t id = worker.id();
+  // Erase on a later turn of the loop: we are inside one of the worker's own callbacks.
+  asio::post(loop_, [this, id] {
+    workers_.erase(id);
+    if (stopping_ && workers_.empty() && on_stopped_) {
+      auto done = std::move(on_stopped_);
+      on_stopped_ = nullptr;
+      done();
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Health, scale-down, shutdown
+
+void WorkerPool::tick() {
+  auto now = Clock::now();
+  for (auto& [id, w] : workers_) {
+    if (!w->lost() && w->state != Worker::State::starting && backoff_.is_stable(w->ready_at(), now))
+      backoff_.worker_stable();
+    if (w->lost() || w->state != Worker::State::idle) continue;
+    // Idle workers are pinged; one whose pong is overdue is hung (or wedged) and replaced.
+    if (w->ping_seq > w->pong_seq && now - w->last_pong > settings_.ping_timeout) {
+      ++missed_pongs_;
+      w->kill("missed pongs for " + std::to_string(settings_.ping_timeout.count()) + " ms");
+      continue;
+    }
+    if (now - w->last_pong >= settings_.ping_interval && w->ping_seq == w->pong_seq)
+      w->send({{"type", "ping"}, {"seq", ++w->ping_seq}});
+  }
+  rebalance("tick");
+  tick_timer_->expires_after(kTick);
+  tick_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) tick();
+  });
+}
+
+void WorkerPool::shutdown(std::function<void()> done) {
+  stopping_ = true;
+  if (tick_timer_) tick_timer_->cancel();
+  if (respawn_timer_) respawn_timer_->cancel();
+  fail_queue(CallOutcome::Status::rejected, "server is shutting down");
+  if (workers_.empty()) {
+    done();
+    return;
+  }
+  on_stopped_ = std::move(done);
+  for (auto& [id, w] : workers_) {
+    if (w->lost()) continue;
+    w->stop(settings_.stop_grace);
+  }
+}
+
+json WorkerPool::status() const {
+  json workers = json::array();
+  auto now = Clock::now();
+  for (const auto& [id, w] : workers_) {
+    workers.push_back({{"pid", w->pid()},
+                       {"state", to_string(w->lost() ? Worker::State::dead : w->state)},
+                       {"calls_served", w->calls_served},
+                       {"uptime_ms", std::chrono::duration_cast<milliseconds>(now - w->started_at()).count()},
+                       {"rss_bytes", std::max(w->reported_rss, w->rss_bytes())},
+                       {"call", w->current_call}});
+  }
+  auto snap = snapshot();
+  return {{"workers", std::move(workers)},
+          {"min_workers", settings_.min_workers},
+          {"max_workers", settings_.max_workers},
+          {"queue_length", queue_.size()},
+          {"max_queue", settings_.max_queue},
+          {"in_flight", running_.size()},
+          {"idle", snap.idle.size()},
+          {"busy", snap.busy},
+          {"starting", snap.starting},
+          {"submitted", submitted_},
+          {"completed", completed_},
+          {"failed", failed_},
+          {"retried", retried_},
+          {"timeouts", timeouts_},
+          {"cancelled", cancelled_},
+          {"rejected", rejected_},
+          {"poison_pills", poison_pills_},
+          {"restarts", restarts_},
+          {"crash_loop_deaths", crash_loop_deaths_},
+          {"protocol_errors", protocol_errors_},
+          {"missed_pongs", missed_pongs_},
+          {"recycled", recycled_},
+          {"scale_ups", scale_ups_},
+          {"scale_downs", scale_downs_},
+          {"backoff_consecutive", backoff_.consecutive()},
+          {"breaker", {{"state", std::string(to_string(breaker_.state(now)))}, {"opens", breaker_.opens()},
+                       {"describe", breaker_.describe(now)}}},
+          {"spawn_to_ready_ms", {{"p50", spawn_to_ready_us_.percentile(50) / 1000.0},
+                                 {"p99", spawn_to_ready_us_.percentile(99) / 1000.0}}}};
+}
+
+}  // namespace mcpd::pool
