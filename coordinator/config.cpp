@@ -268,7 +268,7 @@ const std::vector<std::string>& worker_setting_keys() {
   static const std::vector<std::string> keys = {
       "min_workers",       "max_workers",         "max_queue",          "singleton",
       "idle_timeout_ms",   "scale_down_interval_ms", "scale_up_cooldown_ms", "max_calls_per_worker", "memory_soft_limit_mb",
-      "memory_hard_limit_mb", "max_retries",      "cancel_grace_ms",    "ping_interval_ms",
+      "memory_hard_limit_mb", "max_retries", "pipeline_depth",      "cancel_grace_ms",    "ping_interval_ms",
       "ping_timeout_ms",   "stop_grace_ms",       "backoff_initial_ms", "backoff_max_ms",
       "stable_after_ms",   "breaker_threshold",   "breaker_cooldown_ms"};
   return keys;

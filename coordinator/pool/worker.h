@@ -75,7 +75,15 @@ class Worker : public std::enable_shared_from_this<Worker> {
 
   // Pool bookkeeping, owned by the pool.
   State state = State::starting;
-  std::string current_call;             // id of the call it runs, empty when none
+  /// Ids of the calls it holds, in the order sent: the first runs, the rest wait in the worker
+  /// (pipelining, at most PoolSettings::pipeline_depth).
+  std::deque<std::string> calls;
+  bool holds(const std::string& call_id) const {
+    for (const auto& c : calls)
+      if (c == call_id) return true;
+    return false;
+  }
+  bool recycle_pending = false;         // recycle once its calls are done
   std::uint64_t calls_served = 0;
   std::uint64_t recycle_after = 0;      // calls before it is recycled, 0 = never
   Clock::time_point idle_since{};

@@ -164,21 +164,44 @@ void WorkerPool::submit(std::shared_ptr<PoolCall> call) {
   if (!queue_.empty()) rebalance("calls queued");
 }
 
+Worker* WorkerPool::pick_worker(const PoolCall& call) {
+  // Least-loaded first: an idle worker, and among idle ones the one idle for the shortest time
+  // (its caches are warm, and the others can age past idle_timeout and be scaled down).
+  Worker* best = nullptr;
+  std::size_t busy_or_starting = 0;
+  for (auto& [id, w] : workers_) {
+    if (w->lost() || w->state == Worker::State::draining) continue;
+    if (w->state != Worker::State::idle) {
+      ++busy_or_starting;
+      continue;
+    }
+    if (!best || w->idle_since > best->idle_since) best = w.get();
+  }
+  if (best) return best;
+  // Pipelining: when the pool cannot grow, an idempotent call may wait inside a busy worker, so
+  // that worker goes straight from one call to the next. Idempotent only: if the worker dies, the
+  // waiting call is retried like the running one.
+  if (!call.idempotent || settings_.pipeline_depth < 2 || busy_or_starting < settings_.max_workers) return nullptr;
+  for (auto& [id, w] : workers_) {
+    if (w->lost() || w->state != Worker::State::busy || w->recycle_pending) continue;
+    if (w->calls.size() >= settings_.pipeline_depth) continue;
+    if (!best || w->calls.size() < best->calls.size()) best = w.get();
+  }
+  return best;
+}
+
 void WorkerPool::dispatch() {
   while (!queue_.empty()) {
-    // Least-loaded: each worker runs one call at a time, so every idle worker is equally loaded;
-    // among them take the one idle for the shortest time (its caches are warm, and the others can
-    // age past idle_timeout and be scaled down).
-    Worker* best = nullptr;
-    for (auto& [id, w] : workers_)
-      if (!w->lost() && w->state == Worker::State::idle && (!best || w->idle_since > best->idle_since))
-        best = w.get();
-    if (!best) return;
     auto call = queue_.front();
+    if (call->finished) {
+      queue_.pop_front();
+      continue;
+    }
+    Worker* best = pick_worker(*call);
+    if (!best) return;
     queue_.pop_front();
-    if (call->finished) continue;
     best->state = Worker::State::busy;
-    best->current_call = call->id;
+    best->calls.push_back(call->id);
     running_[call->id] = call;
     auto remaining = std::chrono::duration_cast<milliseconds>(call->deadline - Clock::now());
     best->send({{"type", "call"},
@@ -206,7 +229,7 @@ void WorkerPool::cancel(const std::string& call_id) {
   call->cancelled = true;
   ++cancelled_;
   for (auto& [id, w] : workers_) {
-    if (w->current_call != call_id || w->lost()) continue;
+    if (!w->holds(call_id) || w->lost()) continue;
     w->send({{"type", "cancel"}, {"id", call_id}});
     // A worker that does not stop within the grace period is killed and replaced: the slot must
     // come back whether or not the tool honours cancellation.
@@ -214,7 +237,7 @@ void WorkerPool::cancel(const std::string& call_id) {
     std::weak_ptr<Worker> weak = w;
     timer->async_wait([this, timer, weak, call_id](const boost::system::error_code& ec) {
       auto worker = weak.lock();
-      if (ec || !worker || worker->lost() || worker->current_call != call_id) return;
+      if (ec || !worker || worker->lost() || !worker->holds(call_id)) return;
       ++timeouts_;
       log_warning("worker did not stop after cancel; killing it",
                   {{"worker", launch_.kind}, {"pid", worker->pid()}, {"call", call_id},
@@ -254,6 +277,12 @@ void WorkerPool::on_ready(Worker& worker, const json& hello) {
   worker.idle_since = worker.last_pong = Clock::now();
   double micros = std::chrono::duration<double, std::micro>(worker.ready_at() - worker.started_at()).count();
   spawn_to_ready_us_.add(micros);
+  if (!losses_awaiting_replacement_.empty()) {
+    loss_to_ready_us_.add(std::chrono::duration<double, std::micro>(worker.ready_at() -
+                                                                    losses_awaiting_replacement_.front())
+                              .count());
+    losses_awaiting_replacement_.pop_front();
+  }
   log_info("worker ready", {{"worker", launch_.kind}, {"pid", worker.pid()}, {"ms", micros / 1000.0},
                             {"tools", hello.value("tools", json::array()).size()}});
   if (stopping_) {
@@ -299,12 +328,12 @@ void WorkerPool::on_frame(Worker& worker, json frame) {
     worker.kill("protocol error: unexpected frame type '" + type + "'");
     return;
   }
-  if (id != worker.current_call) {
+  if (!worker.holds(id)) {
     ++protocol_errors_;
-    worker.kill("protocol error: answer for call '" + id + "' while running '" + worker.current_call + "'");
+    worker.kill("protocol error: answer for call '" + id + "', which this worker was not given");
     return;
   }
-  worker.current_call.clear();
+  worker.calls.erase(std::find(worker.calls.begin(), worker.calls.end(), id));
   ++worker.calls_served;
   backoff_.worker_stable();  // a finished call proves the kind works
   if (it != running_.end()) {
@@ -338,13 +367,15 @@ void WorkerPool::after_call(Worker& worker) {
   std::uint64_t rss = std::max(worker.reported_rss, worker.rss_bytes());
   bool too_big = over_soft_memory_limit(rss, settings_.memory_soft_limit_bytes);
   bool worn = worker.recycle_after > 0 && worker.calls_served >= worker.recycle_after;
-  if (too_big || worn) {
+  if ((too_big || worn) && !worker.calls.empty()) {
+    worker.recycle_pending = true;  // after the call waiting in it; nothing more is sent to it
+  } else if (too_big || worn || worker.recycle_pending) {
     ++recycled_;
     log_info("recycling worker", {{"worker", launch_.kind}, {"pid", worker.pid()}, {"calls", worker.calls_served},
                                   {"rss_bytes", rss}, {"reason", too_big ? "memory_soft_limit" : "max_calls_per_worker"}});
     worker.stop(settings_.stop_grace);
     rebalance("recycled");
-  } else {
+  } else if (worker.calls.empty()) {
     worker.state = Worker::State::idle;
     worker.idle_since = Clock::now();
   }
@@ -353,13 +384,14 @@ void WorkerPool::after_call(Worker& worker) {
 
 void WorkerPool::on_lost(Worker& worker, const std::string& reason) {
   auto now = Clock::now();
-  DeathKind death = worker.ready_at() == Clock::time_point{}   ? DeathKind::before_hello
-                    : worker.calls_served == 0 && !worker.current_call.empty() ? DeathKind::before_first_call
-                    : worker.current_call.empty()               ? DeathKind::idle_after_serving
-                                                                : DeathKind::during_call_after_serving;
+  DeathKind death = worker.ready_at() == Clock::time_point{}           ? DeathKind::before_hello
+                    : worker.calls_served == 0 && !worker.calls.empty() ? DeathKind::before_first_call
+                    : worker.calls.empty()                              ? DeathKind::idle_after_serving
+                                                                        : DeathKind::during_call_after_serving;
   bool expected = stopping_ || worker.state == Worker::State::draining;
   if (!expected) {
     ++restarts_;
+    if (losses_awaiting_replacement_.size() < 64) losses_awaiting_replacement_.push_back(now);
     if (reason.rfind("protocol error", 0) == 0) ++protocol_errors_;
     if (counts_as_crash_loop(death)) {
       ++crash_loop_deaths_;
@@ -367,15 +399,19 @@ void WorkerPool::on_lost(Worker& worker, const std::string& reason) {
       breaker_.record_failure(now);
     }
     log_warning("worker lost", {{"worker", launch_.kind}, {"pid", worker.pid()}, {"reason", reason},
-                                {"calls_served", worker.calls_served}, {"call", worker.current_call}});
+                                {"calls_served", worker.calls_served},
+                                {"call", worker.calls.empty() ? "" : worker.calls.front()}});
   }
 
-  std::string call_id = std::exchange(worker.current_call, {});
-  auto it = running_.find(call_id);
-  if (it != running_.end()) {
+  // The first call was running when the worker died; any after it were waiting and never started.
+  std::deque<std::string> held = std::exchange(worker.calls, {});
+  for (std::size_t i = held.size(); i-- > 0;) {
+    auto it = running_.find(held[i]);
+    if (it == running_.end()) continue;
     auto call = it->second;
     running_.erase(it);
-    ++call->workers_lost;
+    bool was_running = i == 0;
+    if (was_running) ++call->workers_lost;
     if (call->cancelled) {
       complete(call, outcome(CallOutcome::Status::cancelled, "cancelled"));
     } else if (call->workers_lost >= 2) {
@@ -398,8 +434,9 @@ void WorkerPool::on_lost(Worker& worker, const std::string& reason) {
     } else {
       ++call->retries;
       ++retried_;
-      log_info("retrying call on another worker", {{"worker", launch_.kind}, {"call", call->id}, {"retry", call->retries}});
-      queue_.push_front(call);
+      log_info("retrying call on another worker",
+               {{"worker", launch_.kind}, {"call", call->id}, {"retry", call->retries}, {"was_running", was_running}});
+      queue_.push_front(call);  // walked backwards, so the queue keeps the original order
     }
   }
   if (breaker_.state(now) == CircuitBreaker::State::open && !queue_.empty())
@@ -407,6 +444,8 @@ void WorkerPool::on_lost(Worker& worker, const std::string& reason) {
                                                   "' is failing and its circuit breaker is " + breaker_.describe(now));
   dispatch();
   rebalance("worker lost");
+  // No replacement on its way (the pool was above its minimum): nothing to time.
+  if (snapshot().starting == 0 && !respawn_pending_) losses_awaiting_replacement_.clear();
 }
 
 void WorkerPool::on_reaped(Worker& worker) {
@@ -472,7 +511,7 @@ json WorkerPool::status() const {
                        {"calls_served", w->calls_served},
                        {"uptime_ms", std::chrono::duration_cast<milliseconds>(now - w->started_at()).count()},
                        {"rss_bytes", std::max(w->reported_rss, w->rss_bytes())},
-                       {"call", w->current_call}});
+                       {"calls", w->calls}});
   }
   auto snap = snapshot();
   return {{"workers", std::move(workers)},
@@ -503,7 +542,10 @@ json WorkerPool::status() const {
           {"breaker", {{"state", std::string(to_string(breaker_.state(now)))}, {"opens", breaker_.opens()},
                        {"describe", breaker_.describe(now)}}},
           {"spawn_to_ready_ms", {{"p50", spawn_to_ready_us_.percentile(50) / 1000.0},
-                                 {"p99", spawn_to_ready_us_.percentile(99) / 1000.0}}}};
+                                 {"p99", spawn_to_ready_us_.percentile(99) / 1000.0}}},
+          {"loss_to_ready_ms", {{"count", loss_to_ready_us_.count()},
+                                {"p50", loss_to_ready_us_.percentile(50) / 1000.0},
+                                {"p99", loss_to_ready_us_.percentile(99) / 1000.0}}}};
 }
 
 }  // namespace mcpd::pool

@@ -34,6 +34,10 @@ struct PoolSettings {
   std::uint64_t memory_soft_limit_bytes = 1ull << 30;  // recycle after the current call when above
   std::uint64_t memory_hard_limit_bytes = 4ull << 30;  // RLIMIT_AS of the process, 0 = none
   unsigned max_retries = 2;                  // re-runs of an idempotent call after worker deaths
+  /// Calls a worker may hold at once: 1 = one at a time; 2 = the next idempotent call waits in the
+  /// worker so it does not idle for a round trip between calls. Only used when every worker is busy
+  /// and the pool cannot grow.
+  std::size_t pipeline_depth = 2;
   std::chrono::milliseconds cancel_grace{500};
   std::chrono::milliseconds ping_interval{1000};
   std::chrono::milliseconds ping_timeout{3000};
@@ -85,6 +89,7 @@ class WorkerPool {
   void on_reaped(Worker& worker);
   void complete(const std::shared_ptr<PoolCall>& call, CallOutcome outcome);
   void after_call(Worker& worker);
+  Worker* pick_worker(const PoolCall& call);
   void fail_queue(CallOutcome::Status status, const std::string& message);
   void schedule_rebalance(std::chrono::milliseconds delay);
   PoolSnapshot snapshot() const;
@@ -111,6 +116,8 @@ class WorkerPool {
                 cancelled_ = 0, rejected_ = 0, poison_pills_ = 0, restarts_ = 0, crash_loop_deaths_ = 0,
                 scale_ups_ = 0, scale_downs_ = 0, recycled_ = 0, protocol_errors_ = 0, missed_pongs_ = 0;
   LatencyWindow spawn_to_ready_us_{256};
+  LatencyWindow loss_to_ready_us_{256};  // an unexpected death until the next worker is ready
+  std::deque<Clock::time_point> losses_awaiting_replacement_;
 };
 
 }  // namespace mcpd::pool

@@ -15,8 +15,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string text_of(const json& result) { return result["content"][0]["text"].get<std::string>(); }
-
 /// After any fault, the server must still answer.
 void check_still_answers(McpClient& client) {
   json pong = client.request("ping", json::object(), 5s);

@@ -21,8 +21,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string text_of(const json& result) { return result["content"][0]["text"].get<std::string>(); }
-
 json status(McpClient& client) {
   return client.call_tool("mcpd_status", json::object())["structuredContent"];
 }
@@ -138,6 +136,26 @@ TEST_CASE("SIGKILL of a worker mid-call: the idempotent call is answered by anot
   CHECK(pool["restarts"].get<int>() >= 1);
   CHECK(eventually([&] { return live_pids(*client, "testkit").size() == 2; }));
   CHECK(eventually([&] { return process_state(busy.front()) == 0; }));  // killed and reaped
+  check_no_zombies(client->process().pid());
+}
+
+TEST_CASE("a call waiting inside a busy worker (pipelined) survives that worker's SIGKILL too") {
+  auto client = start_mcpd({"--workers", workers_config("testkit", {{"min_workers", 1}, {"max_workers", 1}})});
+  client->initialize();
+  REQUIRE(eventually([&] { return live_pids(*client, "testkit", "idle").size() == 1; }));
+  json first = client->send_request("tools/call", {{"name", "test_sleep"}, {"arguments", {{"ms", 500}, {"tag", "p1"}}}});
+  json second = client->send_request("tools/call", {{"name", "test_sleep"}, {"arguments", {{"ms", 100}, {"tag", "p2"}}}});
+  REQUIRE(eventually([&] {
+    json pool = pool_status(*client, "testkit");
+    return !pool["workers"].empty() && pool["workers"][0]["calls"].size() == 2;
+  }));
+  ::kill(live_pids(*client, "testkit").front(), SIGKILL);
+  for (const auto& [id, ms] : {std::pair{first, 500}, std::pair{second, 100}}) {
+    auto r = client->wait_response(id, 10s);
+    REQUIRE(r);
+    CHECK((*r)["result"]["structuredContent"]["slept_ms"] == ms);
+  }
+  CHECK(pool_status(*client, "testkit")["retried"] == 2);
   check_no_zombies(client->process().pid());
 }
 
@@ -316,8 +334,8 @@ TEST_CASE("a full queue answers 'server busy' instead of growing without bound")
       ++ok;
     }
   }
-  CHECK(ok == 2);  // one running, one queued
-  CHECK(busy == 2);
+  CHECK(ok == 3);  // one running, one waiting inside the worker (pipelined), one in the queue
+  CHECK(busy == 1);
 }
 
 TEST_CASE("a worker over its soft memory limit is recycled after its call") {

@@ -27,4 +27,7 @@ inline std::unique_ptr<McpClient> start_mcpd(std::vector<std::string> extra_args
   return std::make_unique<McpClient>(argv, options);
 }
 
+/// The text of a tool result's first content block.
+inline std::string text_of(const json& result) { return result["content"][0]["text"].get<std::string>(); }
+
 }  // namespace mcpd::test

@@ -226,11 +226,12 @@ TEST_CASE("a call to a tool the worker does not serve is answered unknown_tool")
   CHECK((*next)["type"] == "result");
 }
 
-TEST_CASE("a call while another runs is answered busy, and the running call still finishes") {
+TEST_CASE("one call runs and one waits; a third is answered busy, and both held calls finish in order") {
   Started s("testkit");
   s.worker.call("c1", "test_sleep", {{"ms", 400}});
   s.worker.call("c2", "test_echo", {{"value", 1}});
-  auto busy = s.worker.wait_outcome("c2", 1s);
+  s.worker.call("c3", "test_echo", {{"value", 2}});
+  auto busy = s.worker.wait_outcome("c3", 1s);
   REQUIRE(busy);
   CHECK((*busy)["kind"] == "busy");
   CHECK(contains((*busy)["message"], "c1"));
@@ -238,6 +239,22 @@ TEST_CASE("a call while another runs is answered busy, and the running call stil
   REQUIRE(first);
   CHECK((*first)["type"] == "result");
   CHECK((*first)["structured"]["slept_ms"] == 400);
+  auto second = s.worker.wait_outcome("c2");
+  REQUIRE(second);
+  CHECK((*second)["structured"]["value"] == 1);
+}
+
+TEST_CASE("a waiting call that is cancelled never starts and is answered at once") {
+  Started s("testkit");
+  s.worker.call("c1", "test_sleep", {{"ms", 400}});
+  s.worker.call("c2", "test_sleep", {{"ms", 5000}});
+  s.worker.send({{"type", "cancel"}, {"id", "c2"}});
+  auto cancelled = s.worker.wait_outcome("c2", 300ms);
+  REQUIRE(cancelled);
+  CHECK((*cancelled)["kind"] == "cancelled");
+  auto first = s.worker.wait_outcome("c1");
+  REQUIRE(first);
+  CHECK((*first)["type"] == "result");
 }
 
 TEST_CASE("the next call sent right after a result is never refused as busy") {
@@ -618,6 +635,8 @@ TEST_CASE("test_fault crash kills the worker mid-call with SIGABRT") {
 TEST_CASE("test_fault hang never ends the call, ignores cancel, keeps answering pings") {
   Started s("testkit", WorkerHarness::hooks());
   s.worker.call("c1", "test_fault", {{"fault", "hang"}});
+  // Let it start: a cancel that finds the call still waiting would (rightly) cancel it unstarted.
+  std::this_thread::sleep_for(100ms);
   s.worker.send({{"type", "cancel"}, {"id", "c1"}});
   CHECK_FALSE(s.worker.wait_outcome("c1", 300ms).has_value());
   s.worker.send({{"type", "ping"}, {"seq", 9}});

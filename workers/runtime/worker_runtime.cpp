@@ -286,37 +286,53 @@ class CallRunner {
       return;
     }
     std::unique_lock lock(mutex_);
-    if (active_) {
-      std::string running = active_->id;
+    if (jobs_.size() + (active_ ? 1 : 0) >= kMaxCallsHeld) {
+      std::string running = active_ ? active_->id : jobs_.front().request.id;
       lock.unlock();
-      send_error(call.id, "busy", "worker is busy with call '" + running + "' and runs one call at a time");
+      send_error(call.id, "busy", "worker is busy with call '" + running + "' and holds at most " +
+                                      std::to_string(kMaxCallsHeld) + " calls (one running, one waiting)");
       return;
     }
-    Active active;
-    active.id = call.id;
-    milliseconds budget = call.deadline.value_or(tool->default_timeout);
-    if (budget.count() > 0) active.deadline = Clock::now() + budget;
-    job_ = Job{std::move(call), tool, active.cancel};
-    active_ = std::move(active);
+    Job job{std::move(call), tool, CancelToken{}, std::nullopt};
+    // The deadline runs from arrival: a call waiting behind another spends its budget waiting.
+    milliseconds budget = job.request.deadline.value_or(tool->default_timeout);
+    if (budget.count() > 0) job.deadline = Clock::now() + budget;
+    jobs_.push_back(std::move(job));
     in_flight_ = true;
     job_ready_.notify_one();
-    watch_.notify_one();
   }
 
   /// Cancels call `id` if it is running; otherwise its outcome has already won the race.
   void cancel(const std::string& id) {
-    std::lock_guard lock(mutex_);
-    if (active_ && active_->id == id) active_->cancel.cancel();
+    std::unique_lock lock(mutex_);
+    if (active_ && active_->id == id) {
+      active_->cancel.cancel();
+      return;
+    }
+    // A call still waiting never starts: it is answered as cancelled at once.
+    for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
+      if (it->request.id != id) continue;
+      jobs_.erase(it);
+      in_flight_ = active_.has_value() || !jobs_.empty();
+      lock.unlock();
+      send_error(id, "cancelled", "cancelled before it started");
+      idle_.notify_all();
+      return;
+    }
   }
 
   void cancel_running() {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (active_) active_->cancel.cancel();
+    std::deque<Job> waiting = std::move(jobs_);
+    jobs_.clear();
+    lock.unlock();
+    for (auto& job : waiting) send_error(job.request.id, "cancelled", "cancelled before it started");
   }
 
   bool busy() const {
     std::lock_guard lock(mutex_);
-    return active_.has_value();
+    return active_.has_value() || !jobs_.empty();
   }
 
   /// Waits until no call is in flight (its outcome sent) or `until` passes; true if idle.
@@ -329,13 +345,21 @@ class CallRunner {
   bool drain(milliseconds grace) {
     std::unique_lock lock(mutex_);
     if (!in_flight_) return true;
-    if (!active_ || !active_->deadline) {
+    // Every call held (running or waiting) gets until its deadline; the latest one bounds the wait.
+    std::optional<Clock::time_point> latest;
+    bool unbounded = false;
+    auto consider = [&](const std::optional<Clock::time_point>& deadline) {
+      if (!deadline) unbounded = true;
+      else if (!latest || *deadline > *latest) latest = deadline;
+    };
+    if (active_) consider(active_->deadline);
+    for (const auto& job : jobs_) consider(job.deadline);
+    if (unbounded || !latest) {
       // No deadline: wait as long as it takes; the coordinator's own stop timer bounds this.
       idle_.wait(lock, [this] { return !in_flight_; });
       return true;
     }
-    auto until = *active_->deadline + grace;
-    return idle_.wait_until(lock, until, [this] { return !in_flight_; });
+    return idle_.wait_until(lock, *latest + grace, [this] { return !in_flight_; });
   }
 
  private:
@@ -343,7 +367,11 @@ class CallRunner {
     CallRequest request;
     const Tool* tool = nullptr;
     CancelToken cancel;
+    std::optional<Clock::time_point> deadline;
   };
+  /// One call running and one waiting: the coordinator pipelines the next call so the worker does
+  /// not sit idle for a round trip between calls.
+  static constexpr std::size_t kMaxCallsHeld = 2;
   struct Active {
     std::string id;
     CancelToken cancel;
@@ -364,9 +392,15 @@ class CallRunner {
   void call_loop() {
     for (;;) {
       std::unique_lock lock(mutex_);
-      job_ready_.wait(lock, [this] { return job_.has_value(); });
-      Job job = std::move(*job_);
-      job_.reset();
+      job_ready_.wait(lock, [this] { return !jobs_.empty(); });
+      Job job = std::move(jobs_.front());
+      jobs_.pop_front();
+      Active active;
+      active.id = job.request.id;
+      active.cancel = job.cancel;
+      active.deadline = job.deadline;
+      active_ = std::move(active);
+      watch_.notify_one();
       lock.unlock();
       run(job);
     }
@@ -455,7 +489,7 @@ class CallRunner {
     }
     channel_.send_raw(frame);
     std::lock_guard lock(mutex_);
-    in_flight_ = job_.has_value();
+    in_flight_ = !jobs_.empty();
     idle_.notify_all();
   }
 
@@ -496,7 +530,7 @@ class CallRunner {
   const bool diverge_;
   mutable std::mutex mutex_;
   std::condition_variable job_ready_, watch_, idle_;
-  std::optional<Job> job_;        // submitted, not yet taken by the call thread
+  std::deque<Job> jobs_;          // submitted, not yet taken by the call thread
   std::optional<Active> active_;  // from submit until just before its outcome is sent
   bool in_flight_ = false;        // from submit until its outcome has been sent
 };
