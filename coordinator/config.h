@@ -52,6 +52,9 @@ struct Config {
   std::string worker_dir;
   json workers = json::object();
 
+  // Tools that change state (git commit, a Modbus write...) refuse unless this is true.
+  bool allow_writes = false;
+
   // Registers the test-only tools (test_sleep, test_echo). Never on in a real deployment.
   bool test_tools = false;
 

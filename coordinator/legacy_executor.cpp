@@ -41,6 +41,7 @@ void LegacyExecutor::execute(CallRequest request, Done done) {
     context.cancel = request.cancel;
     context.max_file_bytes = config_.max_file_bytes;
     context.max_result_bytes = config_.max_result_bytes;
+    context.allow_writes = config_.allow_writes;
     context.progress = request.progress;
     std::string call_id = request.call_id, tool = request.tool->name;
     context.log = [call_id, tool](const std::string& level, const std::string& message) {

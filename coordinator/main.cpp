@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
                         {"max_file_bytes", config.max_file_bytes},
                         {"max_result_bytes", config.max_result_bytes},
                         {"log_level", config.log_level},
+                        {"allow_writes", config.allow_writes},
                         {"test_hooks", config.test_tools}};
   ::setenv(worker_protocol::config_env, worker_config.dump().c_str(), 1);
 

@@ -382,6 +382,15 @@ void McpServer::handle_tools_call(std::unique_ptr<ReplyOnce> reply, const json& 
     auto identity = file_identity(tool, arguments);
     if (identity) extra = *identity;
     else cacheable = false;  // the tool will report the bad path itself
+  } else if (cacheable && tool.cache == CachePolicy::custom) {
+    std::optional<std::string> state;
+    try {
+      if (tool.cache_key) state = tool.cache_key(arguments, config_.roots);
+    } catch (const std::exception& e) {
+      log_debug("cache key failed; not caching", {{"tool", name}, {"error", e.what()}});
+    }
+    if (state) extra = *state;
+    else cacheable = false;
   }
   CacheKey key = cacheable ? make_cache_key(name, arguments, extra)
                            : make_cache_key(name, arguments, "uncached:" + pending->call_id);

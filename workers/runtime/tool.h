@@ -34,6 +34,7 @@ enum class CachePolicy {
   never,  // live data (a device, the clock): always run
   pure,   // the answer depends on the arguments alone
   files,  // the answer depends on the arguments and the files named by Tool::path_arguments
+  custom, // the answer depends on the arguments and on what Tool::cache_key returns
 };
 
 /// A cancellation flag shared between the caller and a running handler. Handlers poll it at
@@ -66,6 +67,7 @@ struct ToolContext {
   CancelToken cancel;
   std::uint64_t max_file_bytes = 8u << 20;
   std::uint64_t max_result_bytes = 4u << 20;
+  bool allow_writes = false;  // tools that change state (destructiveHint) refuse unless true
   /// Reports progress; `total` is 0 when unknown. The runner keeps values increasing.
   std::function<void(double progress, double total, const std::string& message)> progress;
   /// Level is an MCP/syslog level name: debug, info, notice, warning, error, ...
@@ -99,6 +101,11 @@ struct Tool {
   ToolAnnotations annotations;
   CachePolicy cache = CachePolicy::never;
   std::vector<std::string> path_arguments;  // argument names holding file paths (CachePolicy::files)
+  /// CachePolicy::custom: the state the answer depends on besides the arguments (for git: HEAD,
+  /// refs, the index's stat), or nullopt when the call must not be cached. Runs on the
+  /// coordinator's event loop before every call, so it must cost a few stat()s, not the answer.
+  std::function<std::optional<std::string>(const json& arguments, const std::vector<std::filesystem::path>& roots)>
+      cache_key;
   std::chrono::milliseconds default_timeout{30000};
   ToolHandler handler;
 };

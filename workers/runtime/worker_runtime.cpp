@@ -442,6 +442,7 @@ class CallRunner {
     context.cancel = job.cancel;
     context.max_file_bytes = config_.max_file_bytes;
     context.max_result_bytes = config_.max_result_bytes;
+    context.allow_writes = config_.allow_writes;
     context.progress = [&](double done, double total, const std::string& message) {
       if (!std::isfinite(done) || done <= progress.last) return;
       if (!std::isfinite(total) || total < 0) total = 0;
@@ -741,6 +742,10 @@ WorkerConfig parse_worker_config(std::string_view text) {
   if (auto hooks = object.find("test_hooks"); hooks != object.end()) {
     if (!hooks->is_boolean()) throw std::invalid_argument("test_hooks: must be true or false, got " + hooks->dump());
     config.test_hooks = hooks->get<bool>();
+  }
+  if (auto writes = object.find("allow_writes"); writes != object.end()) {
+    if (!writes->is_boolean()) throw std::invalid_argument("allow_writes: must be true or false, got " + writes->dump());
+    config.allow_writes = writes->get<bool>();
   }
   return config;
 }

@@ -51,6 +51,7 @@ struct WorkerConfig {
   std::uint64_t max_result_bytes = 4u << 20;
   std::string log_level = "info";  // least severe level sent in telemetry (syslog names, debug..emergency)
   bool test_hooks = false;         // see TEST HOOKS above
+  bool allow_writes = false;       // passed to tools as ToolContext::allow_writes
 };
 
 /// Parses and checks MCPD_WORKER_CONFIG's text. Throws std::invalid_argument with a message naming
