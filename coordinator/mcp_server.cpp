@@ -403,7 +403,7 @@ void McpServer::handle_tools_call(std::unique_ptr<ReplyOnce> reply, const json& 
       outcome.result.structured = std::move(cached["structured"]);
       outcome.result.text = cached["text"].get<std::string>();
       in_flight_[request_key] = std::move(pending);
-      deliver(request_key, outcome, true);
+      deliver(request_key, outcome, "hit");
       return;
     }
   }
@@ -412,7 +412,7 @@ void McpServer::handle_tools_call(std::unique_ptr<ReplyOnce> reply, const json& 
   in_flight_[request_key] = std::move(pending);
 
   bool leader = single_flight_.join(key, [this, request_key](const CallOutcome& outcome) {
-    deliver(request_key, outcome, false);
+    deliver(request_key, outcome, "joined");
   });
   if (!leader) {
     ++flights_.at(key)->interested;
@@ -452,8 +452,11 @@ void McpServer::start_flight(const CacheKey& key, const Tool& tool, json argumen
   flight->leader = leader;
   flight->call_id = in_flight_.at(leader)->call_id;
   auto timeout = timeout_for(tool);
+  std::string source = config_.tool_timeouts_ms.contains(tool.name) ? "its tool_timeouts_ms entry"
+                       : tool.default_timeout.count() > 0          ? "the tool's own default deadline"
+                                                                   : "tool_timeout_ms";
   flight->deadline = std::make_unique<asio::steady_timer>(loop_, timeout);
-  flight->deadline->async_wait([this, key, timeout, name = tool.name](const boost::system::error_code& ec) {
+  flight->deadline->async_wait([this, key, timeout, source, name = tool.name](const boost::system::error_code& ec) {
     if (ec) return;
     auto it = flights_.find(key);
     if (it == flights_.end()) return;
@@ -461,8 +464,8 @@ void McpServer::start_flight(const CacheKey& key, const Tool& tool, json argumen
     std::string call_id = it->second->call_id;
     CallOutcome outcome;
     outcome.status = CallOutcome::Status::timeout;
-    outcome.error = "tool '" + name + "' timed out after " + std::to_string(timeout.count()) +
-                    " ms (deadline set by tool_timeout_ms / tool_timeouts_ms)";
+    outcome.error = "tool '" + name + "' timed out after " + std::to_string(timeout.count()) + " ms (" + source +
+                    "; raise it with tool_timeouts_ms, e.g. {\"" + name + "\": 60000})";
     // Settle first, then stop the work: an executor may report a queued call's cancellation at
     // once, and that must not overtake the timeout the client is owed.
     finish_flight(key, std::move(outcome));
@@ -506,12 +509,13 @@ void McpServer::finish_flight(const CacheKey& key, CallOutcome outcome) {
     cache_.put(key, entry.dump());
   }
   // The leader is not among the waiters: deliver to it first, then to the joiners.
-  deliver(flight->leader, outcome, false);
+  deliver(flight->leader, outcome, flight->cacheable ? "miss" : "bypass");
   single_flight_.complete(key, outcome);
   maybe_finish_shutdown();
 }
 
-void McpServer::deliver(const std::string& request_key, const CallOutcome& outcome, bool from_cache) {
+void McpServer::deliver(const std::string& request_key, const CallOutcome& outcome, const char* cache_state) {
+  const bool from_cache = std::string_view(cache_state) == "hit";
   auto it = in_flight_.find(request_key);
   if (it == in_flight_.end()) return;  // cancelled meanwhile: it gets no response
   std::unique_ptr<Pending> pending = std::move(it->second);
@@ -538,7 +542,9 @@ void McpServer::deliver(const std::string& request_key, const CallOutcome& outco
       }
       result["content"] = json::array({{{"type", "text"}, {"text", text}}});
       result["isError"] = false;
-      result["_meta"] = {{"mcpd/cache", from_cache ? "hit" : "miss"}, {"mcpd/path", outcome.path}};
+      // hit: from the L1 cache; joined: shared an identical call in flight; miss: ran, and was
+      // stored; bypass: ran, and is not cacheable (policy, cache off, or an unreadable path).
+      result["_meta"] = {{"mcpd/cache", cache_state}, {"mcpd/path", outcome.path}};
       std::string body = result.dump(-1, ' ', false, json::error_handler_t::replace);
       if (body.size() > config_.max_result_bytes) {
         ++stats.tool_errors;

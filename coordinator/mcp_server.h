@@ -99,7 +99,7 @@ class McpServer {
   void start_flight(const CacheKey& key, const Tool& tool, json arguments, bool cacheable,
                     const std::string& leader);
   void finish_flight(const CacheKey& key, CallOutcome outcome);
-  void deliver(const std::string& request_key, const CallOutcome& outcome, bool from_cache);
+  void deliver(const std::string& request_key, const CallOutcome& outcome, const char* cache_state);
   void send_progress(const std::string& request_key, double progress, double total,
                      const std::string& message);
   void forward_log(const std::string& level, const json& record);

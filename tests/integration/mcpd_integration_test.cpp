@@ -287,11 +287,14 @@ TEST_CASE("identical calls in flight at once run once") {
   json args = {{"ms", 400}, {"tag", "single-flight"}};
   std::vector<json> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(client->send_request("tools/call", {{"name", "test_sleep"}, {"arguments", args}}));
+  int joined = 0;
   for (const auto& id : ids) {
     auto r = client->wait_response(id, 5s);
     REQUIRE(r);
     CHECK((*r)["result"]["structuredContent"]["slept_ms"] == 400);
+    joined += (*r)["result"]["_meta"]["mcpd/cache"] == "joined";
   }
+  CHECK(joined == 4);  // the first ran; the others shared its answer
   json status = client->call_tool("mcpd_status", json::object())["structuredContent"]["server"];
   CHECK(status["executions_started"] == 1);
 }
@@ -301,7 +304,8 @@ TEST_CASE("a call past its deadline gets a timeout error") {
   client->initialize();
   json r = client->call_tool("test_sleep", {{"ms", 5000}, {"tag", "deadline"}});
   CHECK(r["isError"] == true);
-  CHECK(text_of(r).find("timed out") != std::string::npos);
+  CHECK(text_of(r).find("timed out after 200 ms") != std::string::npos);
+  CHECK(text_of(r).find("tool_timeouts_ms entry") != std::string::npos);
   check_still_answers(*client);
 }
 
