@@ -531,11 +531,15 @@ json Driver::control(const std::string& method, const json& params) {
   control_id_ = "mcp-load-" + std::to_string(++control_seq_);
   control_reply_.reset();
   out_ += encode_line(make_request(control_id_, method, params));
-  std::int64_t deadline = now() + timeout_ns_;
+  // Control requests are not measured, and a server that is still starting (spawning workers, on a
+  // loaded machine) may take a while: they get at least 30 s, whatever --timeout-ms says of calls.
+  const std::int64_t budget = std::max<std::int64_t>(timeout_ns_, std::int64_t{30'000'000'000});
+  std::int64_t deadline = now() + budget;
   while (!control_reply_ && !read_closed_ && now() < deadline) pump(deadline - now());
   if (!control_reply_) {
     throw std::runtime_error(read_closed_ ? "the server closed its stdout before answering " + method
-                                          : "no answer to " + method + " within " + std::to_string(o_.timeout_ms) + " ms");
+                                          : "no answer to " + method + " within " +
+                                                std::to_string(budget / 1'000'000) + " ms");
   }
   json reply = json::parse(*control_reply_);
   control_reply_.reset();
