@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "config.h"
+#include "git_tools.h"
 #include "legacy_executor.h"
 #include "log.h"
 #include "mcp_server.h"
@@ -67,7 +68,7 @@ int main(int argc, char** argv) {
 
   // Each tool family runs in its own kind of worker process; the same libraries serve the legacy
   // path in-process.
-  std::vector<std::pair<std::string, std::vector<Tool>>> families = {{"parser", parser_tools()}};
+  std::vector<std::pair<std::string, std::vector<Tool>>> families = {{"parser", parser_tools()}, {"git", git_tools()}};
   if (config.test_tools) families.emplace_back("testkit", testkit_tools());
   std::string worker_dir = config.worker_dir;
   if (worker_dir.empty()) worker_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path().string();

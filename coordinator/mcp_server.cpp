@@ -299,9 +299,10 @@ json McpServer::handle_initialize(const json& params) {
           {"capabilities", {{"tools", {{"listChanged", false}}}, {"logging", json::object()}}},
           {"serverInfo", {{"name", "mcpd"}, {"title", "mcpd tool server"}, {"version", "0.1.0"}}},
           {"instructions",
-           "mcpd runs code tools (tree-sitter parsing, outlines, queries) on files under the "
-           "configured roots. Paths are absolute or relative to the first root. mcpd_status "
-           "reports the server's state."}};
+           "mcpd runs code tools (tree-sitter parsing, outlines, queries) and git tools (status, "
+           "log, diff, show, blame, branches; writes only when enabled) on files and repositories "
+           "under the configured roots. Paths are absolute or relative to the first root. "
+           "mcpd_status reports the server's state."}};
 }
 
 json McpServer::tools_list_result() const { return tools_list_; }

@@ -1,0 +1,192 @@
+#include "history_state.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "roots.h"
+
+namespace mcpd::git {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t kMaxSmallFile = 4096;
+
+/// Reads a small file (HEAD, a loose ref, a gitdir link); nullopt when missing or too large.
+std::optional<std::string> read_small(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string text(kMaxSmallFile + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  auto n = static_cast<std::size_t>(in.gcount());
+  if (n > kMaxSmallFile) return std::nullopt;
+  text.resize(n);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+bool is_dir(const fs::path& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool is_file(const fs::path& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/// libgit2's test for a git directory: HEAD, and objects/ and refs/ in the common directory.
+bool valid_git_dir(const fs::path& dir) {
+  if (!is_file(dir / "HEAD")) return false;
+  fs::path common = dir;
+  if (auto link = read_small(dir / "commondir")) common = (dir / *link).lexically_normal();
+  return is_dir(common / "objects") && is_dir(common / "refs");
+}
+
+/// Collects the stat fields a key needs and remembers whether anything was touched too recently.
+class StateWriter {
+ public:
+  explicit StateWriter(std::chrono::system_clock::time_point now)
+      : racy_after_ns_(std::chrono::duration_cast<std::chrono::nanoseconds>((now - kRacyWindow).time_since_epoch())
+                           .count()) {}
+
+  void file(const std::string& label, const fs::path& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      out_ << label << "=none\n";
+      return;
+    }
+    out_ << label << "=" << mtime_ns(st) << ":" << st.st_size << ":" << st.st_ino << "\n";
+  }
+
+  /// Every directory under `dir` (itself included); false when there are too many.
+  bool tree(const std::string& label, const fs::path& dir, std::size_t* budget) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      out_ << label << "=none\n";
+      return true;
+    }
+    if (*budget == 0) return false;
+    --*budget;
+    out_ << label << "=" << mtime_ns(st) << ":" << st.st_ino << "\n";
+    DIR* handle = ::opendir(dir.c_str());
+    if (handle == nullptr) return false;
+    std::vector<std::string> children;
+    while (dirent* entry = ::readdir(handle)) {
+      std::string name = entry->d_name;
+      if (name == "." || name == "..") continue;
+      bool directory = entry->d_type == DT_DIR;
+      if (entry->d_type == DT_UNKNOWN) directory = is_dir(dir / name);
+      if (directory) children.push_back(std::move(name));
+    }
+    ::closedir(handle);
+    std::sort(children.begin(), children.end());  // readdir order is not stable across rewrites
+    for (const auto& child : children)
+      if (!tree(label + "/" + child, dir / child, budget)) return false;
+    return true;
+  }
+
+  void text(const std::string& label, const std::string& value) { out_ << label << "=" << value << "\n"; }
+
+  bool racy() const { return racy_; }
+  std::string str() const { return out_.str(); }
+
+ private:
+  long long mtime_ns(const struct stat& st) {
+    long long ns = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+    if (ns >= racy_after_ns_) racy_ = true;
+    return ns;
+  }
+
+  long long racy_after_ns_;
+  bool racy_ = false;
+  std::ostringstream out_;
+};
+
+/// True when a revision argument reads something besides HEAD and the refs: the reflog (HEAD@{1},
+/// @{-1}) or the index (":path", ":0:path").
+bool reads_more_than_refs(const json& arguments) {
+  for (const char* name : {"revision", "from", "to", "contains"}) {
+    auto it = arguments.find(name);
+    if (it == arguments.end() || !it->is_string()) continue;
+    const std::string& spec = it->get_ref<const std::string&>();
+    if (spec.find("@{") != std::string::npos || (!spec.empty() && spec.front() == ':')) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::optional<fs::path> find_git_dir(const fs::path& start, const std::vector<fs::path>& roots) {
+  for (fs::path dir = start;; dir = dir.parent_path()) {
+    bool inside = false;
+    for (const auto& root : roots) inside = inside || is_within(dir, root);
+    if (!inside) return std::nullopt;
+    fs::path dot_git = dir / ".git";
+    if (is_dir(dot_git) && valid_git_dir(dot_git)) return dot_git;
+    if (is_file(dot_git)) {
+      auto link = read_small(dot_git);
+      constexpr std::string_view kPrefix = "gitdir: ";
+      if (link && link->rfind(kPrefix, 0) == 0) {
+        fs::path target = (dir / link->substr(kPrefix.size())).lexically_normal();
+        if (valid_git_dir(target)) return target;
+      }
+    }
+    if (valid_git_dir(dir)) return dir;
+    if (dir == dir.parent_path()) return std::nullopt;
+  }
+}
+
+std::optional<std::string> history_state(const json& arguments, const std::vector<fs::path>& roots,
+                                         std::chrono::system_clock::time_point now) {
+  if (!arguments.is_object() || reads_more_than_refs(arguments)) return std::nullopt;
+  auto repo_path = arguments.find("repo_path");
+  if (repo_path == arguments.end() || !repo_path->is_string()) return std::nullopt;
+  fs::path start;
+  try {
+    start = resolve_in_roots(repo_path->get<std::string>(), roots);
+  } catch (const std::exception&) {
+    return std::nullopt;  // the call itself reports the bad path
+  }
+  auto git_dir = find_git_dir(start, roots);
+  if (!git_dir) return std::nullopt;
+  fs::path common = *git_dir;
+  if (auto link = read_small(*git_dir / "commondir")) common = (*git_dir / *link).lexically_normal();
+
+  StateWriter state(now);
+  struct stat st {};
+  if (::stat(git_dir->c_str(), &st) != 0) return std::nullopt;
+  state.text("gitdir", git_dir->string() + ":" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino));
+  auto head = read_small(*git_dir / "HEAD");
+  if (!head) return std::nullopt;
+  state.text("HEAD", *head);
+  state.file("HEAD.stat", *git_dir / "HEAD");
+  constexpr std::string_view kSymbolic = "ref: ";
+  if (head->rfind(kSymbolic, 0) == 0) {
+    std::string ref = head->substr(kSymbolic.size());
+    // Per-worktree refs live in the worktree's git directory, shared ones in the common one.
+    fs::path loose = (ref.rfind("refs/heads/", 0) == 0 ? common : *git_dir) / ref;
+    state.text("HEAD.ref", read_small(loose).value_or("packed"));
+    state.file("HEAD.ref.stat", loose);
+  }
+  state.file("packed-refs", common / "packed-refs");
+  state.file("config", common / "config");
+  state.file("config.worktree", *git_dir / "config.worktree");
+  state.file("shallow", common / "shallow");
+  state.file("grafts", common / "info" / "grafts");
+  std::size_t budget = kMaxRefDirectories;
+  if (!state.tree("refs", common / "refs", &budget)) return std::nullopt;
+  if (common != *git_dir && !state.tree("worktree-refs", *git_dir / "refs", &budget)) return std::nullopt;
+  if (state.racy()) return std::nullopt;
+  return "git-history-v1\n" + state.str();
+}
+
+std::optional<std::string> history_cache_key(const json& arguments, const std::vector<fs::path>& roots) {
+  return history_state(arguments, roots, std::chrono::system_clock::now());
+}
+
+}  // namespace mcpd::git

@@ -1,0 +1,201 @@
+#include "worktree.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string_view>
+#include <thread>
+
+namespace mcpd::git {
+
+namespace {
+
+constexpr std::size_t kMaxStatThreads = 4;
+constexpr std::size_t kEntriesPerStatThread = 1000;  // git's preload-index starts a thread per ~500
+
+bool same_time(const git_index_time& recorded, const struct timespec& actual) {
+  return recorded.seconds == static_cast<std::int32_t>(actual.tv_sec) &&
+         recorded.nanoseconds == static_cast<std::uint32_t>(actual.tv_nsec);
+}
+
+bool newer_or_same(const git_index_time& entry, const struct timespec& index) {
+  auto seconds = static_cast<std::int64_t>(entry.seconds);
+  return seconds > index.tv_sec || (seconds == index.tv_sec && entry.nanoseconds >= index.tv_nsec);
+}
+
+std::uint32_t index_mode(mode_t mode) {
+  if (S_ISLNK(mode)) return GIT_FILEMODE_LINK;
+  if (S_ISREG(mode)) return (mode & 0111) != 0 ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB;
+  return 0;
+}
+
+bool stat_clean(int workdir_fd, const git_index_entry* entry, const struct timespec& index_mtime) {
+  if (GIT_INDEX_ENTRY_STAGE(entry) != 0 || (entry->flags_extended & GIT_INDEX_ENTRY_INTENT_TO_ADD) != 0 ||
+      entry->mode == GIT_FILEMODE_COMMIT)
+    return false;
+  struct stat st {};
+  return ::fstatat(workdir_fd, entry->path, &st, AT_SYMLINK_NOFOLLOW) == 0 && index_mode(st.st_mode) == entry->mode &&
+         same_time(entry->mtime, st.st_mtim) && same_time(entry->ctime, st.st_ctim) &&
+         entry->file_size == static_cast<std::uint32_t>(st.st_size) &&
+         entry->ino == static_cast<std::uint32_t>(st.st_ino) && entry->uid == st.st_uid && entry->gid == st.st_gid &&
+         !newer_or_same(entry->mtime, index_mtime);
+}
+
+/// Finds untracked files the way git's read_directory does for `git status`: directories are read
+/// with readdir (file types from d_type, no stat), names the index lists are skipped without
+/// further work, and only what is left is checked against the ignore rules.
+class UntrackedWalk {
+ public:
+  UntrackedWalk(const Repository& repo, git_index* index, const ToolContext& context)
+      : repo_(repo), context_(context) {
+    std::size_t count = git_index_entrycount(index);
+    tracked_.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      std::string_view path = git_index_get_byindex(index, i)->path;
+      if (tracked_.empty() || tracked_.back() != path) tracked_.push_back(path);  // stages of a conflict
+    }
+    std::sort(tracked_.begin(), tracked_.end());
+  }
+
+  std::vector<std::string> run() {
+    walk("");
+    std::sort(found_.begin(), found_.end());
+    return std::move(found_);
+  }
+
+ private:
+  struct Entry {
+    std::string name;
+    bool directory;
+  };
+
+  std::vector<Entry> read(const std::string& dir) {
+    std::vector<Entry> entries;
+    std::string full = repo_.workdir().string() + "/" + dir;
+    DIR* handle = ::opendir(full.c_str());
+    if (handle == nullptr) return entries;  // unreadable: git skips it too
+    while (dirent* e = ::readdir(handle)) {
+      std::string_view name = e->d_name;
+      if (name == "." || name == ".." || name == ".git") continue;
+      bool directory = e->d_type == DT_DIR;
+      if (e->d_type == DT_UNKNOWN) {
+        struct stat st {};
+        directory = ::lstat((full + std::string(name)).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+      }
+      entries.push_back({std::string(name), directory});
+    }
+    ::closedir(handle);
+    return entries;
+  }
+
+  bool is_tracked(std::string_view path) const { return std::binary_search(tracked_.begin(), tracked_.end(), path); }
+
+  // Whether some tracked path starts with `prefix` ("dir/").
+  bool holds_tracked(std::string_view prefix) const {
+    auto it = std::lower_bound(tracked_.begin(), tracked_.end(), prefix);
+    return it != tracked_.end() && it->substr(0, prefix.size()) == prefix;
+  }
+
+  bool ignored(const std::string& path) const {
+    int ignored = 0;
+    return git_ignore_path_is_ignored(&ignored, repo_.get(), path.c_str()) == 0 && ignored == 1;
+  }
+
+  void walk(const std::string& dir) {
+    context_.check_cancelled();
+    for (const Entry& entry : read(dir)) {
+      std::string path = dir + entry.name;
+      if (is_tracked(path)) continue;  // a tracked file, or a submodule
+      if (!entry.directory) {
+        if (!ignored(path)) found_.push_back(path);
+      } else if (holds_tracked(path + "/")) {
+        walk(path + "/");
+      } else if (!ignored(path + "/") && holds_untracked(path + "/")) {
+        found_.push_back(path + "/");
+      }
+    }
+  }
+
+  // Whether a directory without tracked files holds anything git status would show it for.
+  bool holds_untracked(const std::string& dir) {
+    std::string full = repo_.workdir().string() + "/" + dir + ".git";
+    struct stat st {};
+    if (::lstat(full.c_str(), &st) == 0) return true;  // a nested repository
+    for (const Entry& entry : read(dir)) {
+      std::string path = dir + entry.name;
+      if (!entry.directory ? !ignored(path) : (!ignored(path + "/") && holds_untracked(path + "/"))) return true;
+    }
+    return false;
+  }
+
+  const Repository& repo_;
+  const ToolContext& context_;
+  std::vector<std::string_view> tracked_;
+  std::vector<std::string> found_;
+};
+
+}  // namespace
+
+WorkIndex work_index(const Repository& repo) {
+  WorkIndex work;
+  struct stat st {};
+  if (::stat((repo.gitdir() + "index").c_str(), &st) == 0) work.written = st.st_mtim;
+  git_index* raw = nullptr;
+  check(git_repository_index(&raw, repo.get()), "cannot read the index");
+  work.index.reset(raw);
+  check(git_index_read(work.index.get(), 0), "cannot read the index");
+  return work;
+}
+
+std::optional<std::vector<std::string>> worktree_candidates(const Repository& repo, const WorkIndex& work,
+                                                            const std::vector<std::string>& pathspecs) {
+  if (!work.written) return std::nullopt;
+  git_index* index = work.index.get();
+  Pathspec filter;
+  if (!pathspecs.empty()) {
+    StringArray specs(pathspecs);
+    git_pathspec* raw = nullptr;
+    check(git_pathspec_new(&raw, specs.get()), "invalid paths");
+    filter.reset(raw);
+  }
+  std::vector<const git_index_entry*> entries;
+  std::size_t count = git_index_entrycount(index);
+  entries.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const git_index_entry* entry = git_index_get_byindex(index, i);
+    if (!filter || git_pathspec_matches_path(filter.get(), 0, entry->path) == 1) entries.push_back(entry);
+  }
+  int workdir_fd = ::open(repo.workdir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (workdir_fd < 0) return std::nullopt;
+  std::vector<char> dirty(entries.size(), 0);
+  auto check_range = [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) dirty[i] = !stat_clean(workdir_fd, entries[i], *work.written);
+  };
+  std::size_t threads = std::min<std::size_t>({kMaxStatThreads, std::max(1u, std::thread::hardware_concurrency()),
+                                               entries.size() / kEntriesPerStatThread});
+  if (threads <= 1) {
+    check_range(0, entries.size());
+  } else {
+    std::vector<std::thread> workers;
+    std::size_t chunk = (entries.size() + threads - 1) / threads;
+    for (std::size_t t = 1; t < threads; ++t)
+      workers.emplace_back(check_range, t * chunk, std::min(entries.size(), (t + 1) * chunk));
+    check_range(0, std::min(entries.size(), chunk));
+    for (auto& worker : workers) worker.join();
+  }
+  ::close(workdir_fd);
+  std::vector<std::string> candidates;
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    if (dirty[i] && (candidates.empty() || candidates.back() != entries[i]->path)) candidates.emplace_back(entries[i]->path);
+  if (candidates.size() > entries.size() / 2 + 64) return std::nullopt;
+  return candidates;
+}
+
+std::vector<std::string> untracked_paths(const Repository& repo, git_index* index, const ToolContext& context) {
+  return UntrackedWalk(repo, index, context).run();
+}
+
+}  // namespace mcpd::git
