@@ -155,6 +155,13 @@ std::uint64_t output_cap(const json& arguments, const ToolContext& context) {
   return std::min(requested, allowed);
 }
 
+json input_schema(json properties, std::vector<std::string> required) {
+  return {{"type", "object"},
+          {"properties", std::move(properties)},
+          {"required", std::move(required)},
+          {"additionalProperties", false}};
+}
+
 json repo_path_schema() {
   return {{"type", "string"},
           {"minLength", 1},

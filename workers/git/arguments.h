@@ -43,6 +43,8 @@ std::int64_t parse_iso_date(const std::string& text, const char* name, bool end_
 std::uint64_t output_cap(const json& arguments, const ToolContext& context);
 
 // Schema fragments, identical in every tool that takes the argument.
+/// A tool's inputSchema: an object with these properties, these required, and nothing else.
+json input_schema(json properties, std::vector<std::string> required);
 json repo_path_schema();
 json revision_schema(const std::string& description);
 json paths_schema(const std::string& description);

@@ -130,17 +130,14 @@ Tool blame_tool() {
       "of `path` as of `revision` (default HEAD), the commit that last changed it and the line's number and path "
       "in that commit (renames are followed). Each commit's author, date and summary are listed once in "
       "`commits`. Uncommitted changes in the work tree are not blamed.";
-  tool.input_schema = {
-      {"type", "object"},
-      {"properties",
+  tool.input_schema = input_schema(
        {{"repo_path", repo_path_schema()},
         {"path", {{"type", "string"}, {"minLength", 1}, {"description", "The file to blame, relative to repo_path."}}},
         {"revision", revision_schema("Blame the file as of this commit. Default HEAD.")},
         {"start_line", {{"type", "integer"}, {"minimum", 1}, {"description", "First line to blame (1-based)."}}},
         {"end_line", {{"type", "integer"}, {"minimum", 1}, {"description", "Last line to blame (inclusive)."}}},
-        {"max_bytes", max_bytes_schema()}}},
-      {"required", {"repo_path", "path"}},
-      {"additionalProperties", false}};
+        {"max_bytes", max_bytes_schema()}},
+       {"repo_path", "path"});
   json commit = commit_schema();
   commit["properties"].erase("parents");
   commit["required"] = {"id", "author", "author_email", "date", "summary"};

@@ -128,14 +128,11 @@ Tool branches_tool() {
       "Like `git branch -a -vv`: local branches (with the current one marked, each one's upstream and how far "
       "ahead/behind it is) and remote-tracking branches, each with its commit and that commit's summary and date, "
       "sorted by name. With `contains`, only branches whose history includes that commit (`git branch --contains`).";
-  tool.input_schema = {
-      {"type", "object"},
-      {"properties",
+  tool.input_schema = input_schema(
        {{"repo_path", repo_path_schema()},
         {"contains", revision_schema("Only branches that contain this commit (a revision).")},
-        {"max_bytes", max_bytes_schema()}}},
-      {"required", {"repo_path"}},
-      {"additionalProperties", false}};
+        {"max_bytes", max_bytes_schema()}},
+       {"repo_path"});
   tool.output_schema = {
       {"type", "object"},
       {"properties",

@@ -140,9 +140,7 @@ Tool diff_tool() {
       "per-file added/deleted line counts (as `git diff --numstat`; binary files have none) plus totals. Renames "
       "are detected. Untracked files are not included. The text is cut at a line boundary when it exceeds "
       "max_bytes (`truncated`); the counts always cover every file.";
-  tool.input_schema = {
-      {"type", "object"},
-      {"properties",
+  tool.input_schema = input_schema(
        {{"repo_path", repo_path_schema()},
         {"staged", {{"type", "boolean"}, {"default", false},
                     {"description", "Compare the index (staged changes) instead of the work tree."}}},
@@ -150,9 +148,8 @@ Tool diff_tool() {
         {"to", revision_schema("The new side: a revision; needs `from`.")},
         {"paths", paths_schema("Only these paths (pathspecs relative to repo_path).")},
         {"context_lines", context_lines_schema()},
-        {"max_bytes", max_bytes_schema()}}},
-      {"required", {"repo_path"}},
-      {"additionalProperties", false}};
+        {"max_bytes", max_bytes_schema()}},
+       {"repo_path"});
   tool.output_schema = {
       {"type", "object"},
       {"properties",

@@ -315,9 +315,7 @@ Tool log_tool() {
       "'Name <email>'), `since`/`until` (ISO 8601, compared with the committer date as git does). With "
       "`include_files`, each commit lists the files it changed with added/deleted line counts, as "
       "`git log --numstat` (merges list none). A repository without commits has an empty history.";
-  tool.input_schema = {
-      {"type", "object"},
-      {"properties",
+  tool.input_schema = input_schema(
        {{"repo_path", repo_path_schema()},
         {"revision", revision_schema("Where to start: a branch, tag, commit id or expression (HEAD~3, v1.0^{}), or "
                                      "a range A..B. Default HEAD.")},
@@ -332,9 +330,8 @@ Tool log_tool() {
                                                        "(a date alone includes that whole day) or date-time."}}},
         {"include_files", {{"type", "boolean"}, {"default", false},
                            {"description", "List each commit's changed files with line counts."}}},
-        {"max_bytes", max_bytes_schema()}}},
-      {"required", {"repo_path"}},
-      {"additionalProperties", false}};
+        {"max_bytes", max_bytes_schema()}},
+       {"repo_path"});
   json commit = commit_schema();
   commit["properties"]["files"] = {{"type", "array"}, {"items", file_stats_schema()},
                                    {"description", "With include_files: the files the commit changed."}};

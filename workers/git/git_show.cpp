@@ -195,9 +195,7 @@ Tool show_tool() {
       "directory's entries; or a file's content. With `path`: that file's content (or that directory's entries) "
       "as of `revision`, as `git show REV:path`. Binary files, and files over the server's max_file_bytes, report "
       "size and id only. Long text is cut at max_bytes (`truncated`).";
-  tool.input_schema = {
-      {"type", "object"},
-      {"properties",
+  tool.input_schema = input_schema(
        {{"repo_path", repo_path_schema()},
         {"revision", revision_schema("What to show: a commit, branch, tag or any revision expression. Default HEAD.")},
         {"path", {{"type", "string"},
@@ -205,9 +203,8 @@ Tool show_tool() {
                   {"description", "Show this file or directory (relative to repo_path) as of `revision`."}}},
         {"paths", paths_schema("For a commit: limit its diff to these paths (pathspecs relative to repo_path).")},
         {"context_lines", context_lines_schema()},
-        {"max_bytes", max_bytes_schema()}}},
-      {"required", {"repo_path"}},
-      {"additionalProperties", false}};
+        {"max_bytes", max_bytes_schema()}},
+       {"repo_path"});
   json commit = commit_schema();
   for (const char* key : {"committer", "committer_email", "committer_date", "message"})
     commit["properties"][key] = {{"type", "string"}};

@@ -255,15 +255,12 @@ Tool status_tool() {
       "changes staged in the index, unstaged changes in the work tree, untracked files (an untracked directory "
       "is listed once, as `dir/`) and conflicted files with git's porcelain code (UU, AA, DU, ...). Paths are "
       "relative to the top of the work tree. Ignored files are not listed.";
-  tool.input_schema = {
-      {"type", "object"},
-      {"properties",
+  tool.input_schema = input_schema(
        {{"repo_path", repo_path_schema()},
         {"paths", paths_schema("Only report these paths (pathspecs, relative to repo_path; a directory covers "
                                "everything below it; * and ? are wildcards).")},
-        {"max_bytes", max_bytes_schema()}}},
-      {"required", {"repo_path"}},
-      {"additionalProperties", false}};
+        {"max_bytes", max_bytes_schema()}},
+       {"repo_path"});
   tool.output_schema = {
       {"type", "object"},
       {"properties",

@@ -104,13 +104,6 @@ void refuse_conflicts(git_index* index, const std::string& action) {
                   " (fix the files and git_add them first)");
 }
 
-json schema_object(json properties, std::vector<std::string> required) {
-  return {{"type", "object"},
-          {"properties", std::move(properties)},
-          {"required", std::move(required)},
-          {"additionalProperties", false}};
-}
-
 json changes_schema(const char* description) {
   return {{"type", "array"},
           {"description", description},
@@ -385,7 +378,7 @@ Tool add_tool() {
       "everything below it; \".\" is everything under repo_path), including marking conflicted files resolved. "
       "Ignored files are skipped, and naming one is an error, as is a path that matches nothing. Returns the "
       "staged changes under the paths. Needs writes enabled (--allow_writes true).";
-  tool.input_schema = schema_object(
+  tool.input_schema = input_schema(
       {{"repo_path", repo_path_schema()},
        {"paths", {{"type", "array"}, {"minItems", 1}, {"items", {{"type", "string"}, {"minLength", 1}}},
                   {"description", "Paths or pathspecs to stage, relative to repo_path."}}}},
@@ -405,7 +398,7 @@ Tool reset_tool() {
       "Like `git reset -- <paths>` (or `git reset` without paths): makes the index match HEAD again for the "
       "paths, so their staged changes become unstaged. The work tree is never touched. Returns the changes "
       "that were unstaged. Needs writes enabled (--allow_writes true).";
-  tool.input_schema = schema_object(
+  tool.input_schema = input_schema(
       {{"repo_path", repo_path_schema()},
        {"paths", paths_schema("Paths to unstage, relative to repo_path. Default: everything.")}},
       {"repo_path"});
@@ -425,7 +418,7 @@ Tool commit_tool() {
       "HEAD), with author and committer from the repository's git config (user.name, user.email). Concludes a "
       "merge in progress. Refuses when nothing is staged or conflicts are unresolved. Hooks are not run. Needs "
       "writes enabled (--allow_writes true).";
-  tool.input_schema = schema_object(
+  tool.input_schema = input_schema(
       {{"repo_path", repo_path_schema()},
        {"message", {{"type", "string"}, {"minLength", 1}, {"description", "The commit message."}}}},
       {"repo_path", "message"});
@@ -445,7 +438,7 @@ Tool create_branch_tool() {
       "Like `git branch <name> [<revision>]`: creates a local branch at `revision` (default HEAD) without "
       "switching to it (use git_checkout). Refuses an existing or invalid name. Needs writes enabled "
       "(--allow_writes true).";
-  tool.input_schema = schema_object(
+  tool.input_schema = input_schema(
       {{"repo_path", repo_path_schema()},
        {"name", {{"type", "string"}, {"minLength", 1}, {"description", "The new branch's name, e.g. feature/x."}}},
        {"revision", revision_schema("Where the branch starts. Default HEAD.")}},
@@ -469,7 +462,7 @@ Tool checkout_tool() {
       "and work tree to the target and points HEAD at it. Safe: local changes that the switch would overwrite "
       "(and untracked files in the way) block it with an error naming the files; other local changes are kept. "
       "Needs writes enabled (--allow_writes true).";
-  tool.input_schema = schema_object(
+  tool.input_schema = input_schema(
       {{"repo_path", repo_path_schema()},
        {"name", {{"type", "string"}, {"minLength", 1}, {"description", "A local branch to switch to."}}},
        {"revision", revision_schema("A commit to detach HEAD at (instead of `name`).")}},
