@@ -74,6 +74,12 @@ int main(int argc, char** argv) {
       std::cout << "  " << e["type"].get<std::string>() << " at line " << e["start"]["row"].get<int>() + 1
                 << ", column " << e["start"]["column"].get<int>() + 1 << "\n";
 
+    heading("git_log: the project's last 3 commits (through the git worker)");
+    json log = call(client, "git_log", {{"repo_path", "."}, {"max_count", 3}});
+    if (!log.value("isError", false))
+      for (const auto& c : log["structuredContent"]["commits"])
+        std::cout << "  " << c["id"].get<std::string>().substr(0, 10) << "  " << c["summary"].get<std::string>() << "\n";
+
     heading("bad input gets a clear error");
     call(client, "code_parse", {{"language", "cobol"}, {"code", "x"}});
     call(client, "code_outline", {{"path", "/etc/passwd"}});
