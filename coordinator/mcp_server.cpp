@@ -88,6 +88,7 @@ struct McpServer::Pending {
 struct McpServer::Flight {
   CancelToken cancel;
   std::string call_id;  // the leader's call id, as the executor knows the execution
+  std::string timeout_message;
   std::string tool;
   bool cacheable = false;
   std::size_t interested = 0;  // requests still waiting; at 0 the execution is cancelled
@@ -456,8 +457,11 @@ void McpServer::start_flight(const CacheKey& key, const Tool& tool, json argumen
   std::string source = config_.tool_timeouts_ms.contains(tool.name) ? "its tool_timeouts_ms entry"
                        : tool.default_timeout.count() > 0          ? "the tool's own default deadline"
                                                                    : "tool_timeout_ms";
+  // One wording for every timeout of this call, whether our timer or the worker noticed first.
+  flight->timeout_message = "tool '" + tool.name + "' timed out after " + std::to_string(timeout.count()) + " ms (" +
+                            source + "; raise it with tool_timeouts_ms, e.g. {\"" + tool.name + "\": 60000})";
   flight->deadline = std::make_unique<asio::steady_timer>(loop_, timeout);
-  flight->deadline->async_wait([this, key, timeout, source, name = tool.name](const boost::system::error_code& ec) {
+  flight->deadline->async_wait([this, key](const boost::system::error_code& ec) {
     if (ec) return;
     auto it = flights_.find(key);
     if (it == flights_.end()) return;
@@ -465,8 +469,6 @@ void McpServer::start_flight(const CacheKey& key, const Tool& tool, json argumen
     std::string call_id = it->second->call_id;
     CallOutcome outcome;
     outcome.status = CallOutcome::Status::timeout;
-    outcome.error = "tool '" + name + "' timed out after " + std::to_string(timeout.count()) + " ms (" + source +
-                    "; raise it with tool_timeouts_ms, e.g. {\"" + name + "\": 60000})";
     // Settle first, then stop the work: an executor may report a queued call's cancellation at
     // once, and that must not overtake the timeout the client is owed.
     finish_flight(key, std::move(outcome));
@@ -505,6 +507,7 @@ void McpServer::finish_flight(const CacheKey& key, CallOutcome outcome) {
   std::unique_ptr<Flight> flight = std::move(it->second);
   flights_.erase(it);
   flight->deadline->cancel();
+  if (outcome.status == CallOutcome::Status::timeout) outcome.error = flight->timeout_message;
   if (outcome.status == CallOutcome::Status::ok && flight->cacheable) {
     json entry = {{"structured", outcome.result.structured}, {"text", outcome.result.text}};
     cache_.put(key, entry.dump());
