@@ -11,11 +11,6 @@ namespace {
 using namespace mcpd;
 using namespace mcpd::test;
 
-json repo_args(const GitRepo& repo, json extra = json::object()) {
-  extra["repo_path"] = repo.path().string();
-  return extra;
-}
-
 // --------------------------------------------------------------------------------------- oracles
 
 /// git status --porcelain=v1 -z as a set of "XY path" entries.

@@ -7,11 +7,6 @@ namespace {
 using namespace mcpd;
 using namespace mcpd::test;
 
-json repo_args(const GitRepo& repo, json extra = json::object()) {
-  extra["repo_path"] = repo.path().string();
-  return extra;
-}
-
 /// git diff --cached --name-status as "S\tpath" lines.
 std::vector<std::string> staged(const GitRepo& repo) { return split(repo.git("diff --cached --name-status"), '\n'); }
 

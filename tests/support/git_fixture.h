@@ -227,4 +227,10 @@ inline std::vector<std::string> split(const std::string& text, char separator) {
   return out;
 }
 
+/// A tool's arguments for `repo`: `extra` with repo_path set.
+inline json repo_args(const GitRepo& repo, json extra = json::object()) {
+  extra["repo_path"] = repo.path().string();
+  return extra;
+}
+
 }  // namespace mcpd::test
