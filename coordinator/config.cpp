@@ -17,7 +17,7 @@ namespace {
 constexpr std::array<const char*, 8> kLogLevels = {"debug",    "info",  "notice", "warning",
                                                    "error",    "critical", "alert", "emergency"};
 
-enum class Kind { integer, boolean, string, paths, int_map, string_map, object };
+enum class Kind { integer, boolean, string, paths, int_map, string_map, object, family };
 
 /// One configuration key: its name (as in the config file; MCPD_<NAME> in the environment and
 /// --name=value on the command line), what it holds, and how to read and write it.
@@ -87,6 +87,12 @@ const std::vector<Option>& options() {
              "per-kind pool settings, e.g. {\"default\": {\"max_workers\": 4}, \"parser\": {\"min_workers\": 2}}",
              [](Config& c, const json& v) { c.workers = v; },
              [](const Config& c) { return c.workers; }},
+      Option{"search", Kind::family, "search worker settings (see README, 'Search settings')",
+             [](Config& c, const json& v) { c.family_settings["search"] = v; },
+             [](const Config& c) { return c.family_settings.count("search") ? c.family_settings.at("search") : json::object(); }},
+      Option{"modbus", Kind::family, "Modbus poller settings (see README, 'Modbus settings')",
+             [](Config& c, const json& v) { c.family_settings["modbus"] = v; },
+             [](const Config& c) { return c.family_settings.count("modbus") ? c.family_settings.at("modbus") : json::object(); }},
       Option{"allow_writes", Kind::boolean, "let tools that change state (destructiveHint) run; off by default",
              [](Config& c, const json& v) { c.allow_writes = v.get<bool>(); },
              [](const Config& c) { return json(c.allow_writes); }},
@@ -156,6 +162,9 @@ void apply(Config& config, const std::string& source, const std::string& key, co
       for (const auto& v : value)
         if (!v.is_string()) fail("must map tool names to strings");
       break;
+    case Kind::family:  // the family's library checks the contents (main.cpp)
+      if (!value.is_object()) fail("must be a JSON object");
+      break;
     case Kind::object:
       if (!value.is_object()) fail("must be a JSON object");
       for (auto kind = value.begin(); kind != value.end(); ++kind) {
@@ -217,6 +226,7 @@ json parse_text_value(const Option& opt, const std::string& source, const std::s
     }
     case Kind::int_map:
     case Kind::string_map:
+    case Kind::family:
     case Kind::object: {
       try {
         return json::parse(text);

@@ -52,6 +52,10 @@ struct Config {
   std::string worker_dir;
   json workers = json::object();
 
+  // Settings of the tool families that have their own, as the family's library defines and checks
+  // them: {"search": {...}, "modbus": {...}}. Passed to the in-process library and to its workers.
+  std::map<std::string, json> family_settings;
+
   // Tools that change state (git commit, a Modbus write...) refuse unless this is true.
   bool allow_writes = false;
 

@@ -12,10 +12,12 @@
 #include "git_tools.h"
 #include "legacy_executor.h"
 #include "log.h"
+#include "modbus_tools.h"
 #include "mcp_server.h"
 #include "parser_tools.h"
 #include "pool_executor.h"
 #include "router.h"
+#include "search_tools.h"
 #include "worker_protocol.h"
 #include "stdio_transport.h"
 #include "testkit_tools.h"
@@ -59,7 +61,8 @@ int main(int argc, char** argv) {
                         {"max_result_bytes", config.max_result_bytes},
                         {"log_level", config.log_level},
                         {"allow_writes", config.allow_writes},
-                        {"test_hooks", config.test_tools}};
+                        {"test_hooks", config.test_tools},
+                        {"settings", config.family_settings}};
   ::setenv(worker_protocol::config_env, worker_config.dump().c_str(), 1);
 
   boost::asio::io_context loop;
@@ -68,13 +71,34 @@ int main(int argc, char** argv) {
 
   // Each tool family runs in its own kind of worker process; the same libraries serve the legacy
   // path in-process.
-  std::vector<std::pair<std::string, std::vector<Tool>>> families = {{"parser", parser_tools()}, {"git", git_tools()}};
+  // The families' own settings are checked here, once, so a bad one stops mcpd at start with a
+  // message naming it instead of failing in every worker.
+  auto settings_of = [&config](const char* kind) {
+    auto it = config.family_settings.find(kind);
+    return it == config.family_settings.end() ? json::object() : it->second;
+  };
+  std::vector<std::pair<std::string, std::vector<Tool>>> families;
+  try {
+    families = {{"parser", parser_tools()},
+                {"git", git_tools()},
+                {"search", search_tools(settings_of("search"))},
+                {"modbus", modbus_tools(settings_of("modbus"))}};
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "mcpd: configuration error: %s\n", e.what());
+    return 2;
+  }
   if (config.test_tools) families.emplace_back("testkit", testkit_tools());
   std::string worker_dir = config.worker_dir;
   if (worker_dir.empty()) worker_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
   pool::PoolExecutor workers(loop);
+  // Stateful kinds run one worker unless configured otherwise: the search index and the Modbus
+  // connections and polling groups live in it.
+  json worker_settings = config.workers;
+  for (const char* kind : {"search", "modbus"})
+    if (!worker_settings.contains(kind)) worker_settings[kind] = {{"singleton", true}};
   for (const auto& [kind, tools] : families) {
-    pool::PoolSettings settings = pool::pool_settings(config.workers, kind);
+    if (tools.empty()) continue;
+    pool::PoolSettings settings = pool::pool_settings(worker_settings, kind);
     pool::LaunchSpec launch{kind, worker_dir + "/mcpd-worker-" + kind, settings.memory_hard_limit_bytes};
     workers.add_kind(tools, launch, settings);
   }

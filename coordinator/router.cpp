@@ -38,8 +38,15 @@ json comparable(const CallOutcome& o) {
 
 void Router::execute(CallRequest request, Done done) {
   std::string path = route(request.tool->name, request.arguments);
+  if (path == "legacy") {
+    ++routed_[path];
+    return legacy_.execute(std::move(request), std::move(done));
+  }
+  // Shadow runs a call twice, so only where that is harmless and comparable: a write (git_commit) or
+  // a tool whose state lives in one process (Modbus) goes to the pool alone.
+  const Tool& t = *request.tool;
+  if (path == "shadow" && (!t.annotations.read_only || !t.shadowable)) path = "pool";
   ++routed_[path];
-  if (path == "legacy") return legacy_.execute(std::move(request), std::move(done));
   if (path == "pool") return pool_->execute(std::move(request), std::move(done));
 
   // Shadow: both paths run; the client gets the pool's answer as soon as it has it.

@@ -355,6 +355,10 @@ TEST_CASE("shadow mode counts matches, and reports a divergent result as a misma
     for (int i = 0; i < 3; ++i) client->call_tool("test_echo", {{"value", i}});
     CHECK(eventually([&] { return status(*client)["executor"]["shadow"]["matches"] == 3; }));
     CHECK(status(*client)["executor"]["shadow"]["mismatches"] == 0);
+    // A tool that is not read-only runs once, on the pool: shadowing a write would do it twice.
+    json r = client->call_tool("test_fault", {{"fault", "ok"}});
+    CHECK(r["_meta"]["mcpd/path"] == "pool");
+    CHECK(status(*client)["executor"]["shadow"]["compared"] == 3);
   }
   {
     auto client = start_mcpd({"--mode", "shadow"}, {"MCPD_TEST_WORKER_DIVERGE=1"});

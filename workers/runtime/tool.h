@@ -107,6 +107,10 @@ struct Tool {
   std::function<std::optional<std::string>(const json& arguments, const std::vector<std::filesystem::path>& roots)>
       cache_key;
   std::chrono::milliseconds default_timeout{30000};
+  /// Whether shadow mode may run the tool on both paths and compare: false where the tool's state
+  /// lives in one process (Modbus polling groups) or its answer is a live reading. Tools that are
+  /// not read-only are never shadowed.
+  bool shadowable = true;
   ToolHandler handler;
 };
 

@@ -711,6 +711,16 @@ std::uint64_t positive_integer(const json& config, const char* key, std::uint64_
 
 }  // namespace
 
+json worker_family_settings(const std::string& kind) {
+  const char* text = std::getenv(worker_protocol::config_env);
+  if (!text) return json::object();
+  json config = json::parse(text, nullptr, false);
+  if (!config.is_object() || !config.contains("settings") || !config["settings"].is_object()) return json::object();
+  const json& settings = config["settings"];
+  auto it = settings.find(kind);
+  return it != settings.end() && it->is_object() ? *it : json::object();
+}
+
 WorkerConfig parse_worker_config(std::string_view text) {
   JsonText parsed = parse_json_text(text);
   if (!parsed.ok) throw std::invalid_argument("not JSON: " + parsed.error);

@@ -58,6 +58,11 @@ struct WorkerConfig {
 /// the key that is wrong ("roots: '/nope' does not exist").
 WorkerConfig parse_worker_config(std::string_view text);
 
+/// The settings the coordinator passes to a tool family that has its own (its config key of the same
+/// name, "search" or "modbus"): MCPD_WORKER_CONFIG's "settings"."<kind>" object, or {} when absent
+/// or unreadable (run_worker reports a broken config itself).
+json worker_family_settings(const std::string& kind);
+
 /// Runs this process as a worker of `kind` serving `tools` until stdin closes or a shutdown frame
 /// arrives. Returns only when startup fails (see the exit statuses above); every other ending calls
 /// _exit, because a call thread stuck in a tool must not hold the process up.

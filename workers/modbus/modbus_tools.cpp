@@ -1,0 +1,7 @@
+#include "modbus_tools.h"
+
+namespace mcpd {
+
+std::vector<Tool> modbus_tools(const json& /*settings*/) { return {}; }
+
+}  // namespace mcpd
