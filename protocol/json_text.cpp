@@ -52,6 +52,17 @@ std::optional<std::size_t> find_invalid_utf8(std::string_view text) {
 
 bool is_valid_utf8(std::string_view text) { return !find_invalid_utf8(text).has_value(); }
 
+std::string replace_invalid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  while (auto bad = find_invalid_utf8(text)) {
+    out.append(text.substr(0, *bad)).append("\xEF\xBF\xBD");
+    text.remove_prefix(*bad + 1);
+  }
+  out.append(text);
+  return out;
+}
+
 namespace {
 
 // Nesting depth of the brackets outside strings. Exact for valid JSON; for invalid JSON any answer

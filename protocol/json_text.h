@@ -22,6 +22,10 @@ std::optional<std::size_t> find_invalid_utf8(std::string_view text);
 /// True if `text` is well-formed UTF-8 (see find_invalid_utf8).
 bool is_valid_utf8(std::string_view text);
 
+/// `text` with each byte that starts an ill-formed sequence replaced by U+FFFD, so that any bytes
+/// (a line of a binary or Latin-1 file) can become a JSON string.
+std::string replace_invalid_utf8(std::string_view text);
+
 /// Deeper than this is refused by parse_json_text unless the caller asks otherwise; real MCP
 /// messages nest a few dozen levels at most.
 inline constexpr std::size_t default_max_json_depth = 512;

@@ -214,6 +214,17 @@ TEST_CASE("decode_line parses a valid line") {
   CHECK(parsed.value["method"] == "ping");
 }
 
+TEST_CASE("replace_invalid_utf8 replaces each bad byte with U+FFFD and keeps valid text") {
+  const std::string r = "\xEF\xBF\xBD";
+  CHECK(mcpd::replace_invalid_utf8("plain") == "plain");
+  CHECK(mcpd::replace_invalid_utf8("caf\xC3\xA9") == "caf\xC3\xA9");
+  CHECK(mcpd::replace_invalid_utf8("a\xFF" "b") == "a" + r + "b");
+  CHECK(mcpd::replace_invalid_utf8("\xC0\xAF") == r + r);        // an overlong '/' is two bad bytes
+  CHECK(mcpd::replace_invalid_utf8("x\xE2\x82") == "x" + r + r);  // a sequence cut at the end
+  CHECK(mcpd::replace_invalid_utf8("\xED\xA0\x80ok") == r + r + r + "ok");  // a surrogate
+  CHECK(mcpd::replace_invalid_utf8("") == "");
+}
+
 TEST_CASE("decode_line answers invalid UTF-8 with a parse error naming the byte") {
   auto parsed = mcpd::decode_line("{\"a\":\"\xC3\x28\"}");
   REQUIRE_FALSE(parsed.ok);
