@@ -1,7 +1,316 @@
+// search_text and search_files: their schemas, argument checks and cache key. The engine
+// (search_engine.h) does the work.
 #include "search_tools.h"
+
+#include <sys/stat.h>
+
+#include <map>
+#include <mutex>
+
+#include "file_types.h"
+#include "roots.h"
+#include "search_engine.h"
+#include "tree_watcher.h"
 
 namespace mcpd {
 
-std::vector<Tool> search_tools(const json& /*settings*/) { return {}; }
+namespace {
+
+using search::SearchEngine;
+using search::SearchSettings;
+
+bool flag(const json& args, const char* name) {
+  if (!args.contains(name) || args[name].is_null()) return false;
+  if (!args[name].is_boolean()) throw ToolError(std::string(name) + ": must be true or false");
+  return args[name].get<bool>();
+}
+
+std::size_t count(const json& args, const char* name, std::size_t fallback, std::size_t maximum) {
+  if (!args.contains(name) || args[name].is_null()) return fallback;
+  const json& v = args[name];
+  if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::uint64_t>() > maximum)
+    throw ToolError(std::string(name) + ": must be an integer from 0 to " + std::to_string(maximum));
+  return v.get<std::size_t>();
+}
+
+std::vector<std::string> strings(const json& args, const char* name) {
+  std::vector<std::string> out;
+  if (!args.contains(name) || args[name].is_null()) return out;
+  const json& v = args[name];
+  if (v.is_string()) return {v.get<std::string>()};
+  if (!v.is_array()) throw ToolError(std::string(name) + ": must be an array of strings");
+  for (const auto& s : v) {
+    if (!s.is_string()) throw ToolError(std::string(name) + ": must be an array of strings");
+    out.push_back(s.get<std::string>());
+  }
+  return out;
+}
+
+std::string pattern_of(const json& args) {
+  if (!args.contains("pattern") || !args["pattern"].is_string())
+    throw ToolError("pattern: required, a string");
+  return args["pattern"].get<std::string>();
+}
+
+/// The canonical path the call searches: `path` (absolute or relative to the first root), or the
+/// first root.
+std::string target_of(const json& args, const ToolContext& context) {
+  if (context.roots.empty()) throw ToolError("no roots are configured; start mcpd with --root DIR");
+  std::string path = context.roots.front().string();
+  if (args.contains("path") && !args["path"].is_null()) {
+    if (!args["path"].is_string()) throw ToolError("path: must be a string");
+    path = args["path"].get<std::string>();
+  }
+  return resolve_in_roots(path, context.roots).string();
+}
+
+search::WalkFilter filter_of(const json& args, bool globs) {
+  search::WalkFilter filter;
+  filter.hidden = flag(args, "hidden");
+  filter.no_ignore = flag(args, "no_ignore");
+  if (globs) {
+    filter.include = strings(args, "include");
+    filter.exclude = strings(args, "exclude");
+  }
+  filter.types = strings(args, "type");
+  for (const auto& t : filter.types)
+    if (search::type_globs(t).empty())
+      throw ToolError("type: unknown language '" + t + "'; supported: " + search::known_types());
+  return filter;
+}
+
+json common_properties() {
+  return {{"pattern", {{"type", "string"}}},
+          {"path",
+           {{"type", "string"},
+            {"description", "A directory or file inside the roots, absolute or relative to the first root "
+                            "(default: the first root)."}}},
+          {"hidden", {{"type", "boolean"}, {"description", "Include hidden files and directories (rg --hidden)."}}},
+          {"no_ignore",
+           {{"type", "boolean"}, {"description", "Do not apply .gitignore/.ignore/.rgignore rules (rg --no-ignore)."}}},
+          {"type",
+           {{"type", "array"},
+            {"items", {{"type", "string"}}},
+            {"description", "Only files of these languages (rg --type): " + search::known_types() + "."}}},
+          {"max_results", {{"type", "integer"}, {"minimum", 0}}}};
+}
+
+json stats_schema() {
+  return {{"type", "object"},
+          {"description", "Files listed, searched, matched, skipped (binary, unreadable, too large), index use, "
+                          "elapsed_ms."}};
+}
+
+Tool base_tool() {
+  Tool tool;
+  tool.annotations = ToolAnnotations{.read_only = true, .destructive = false, .idempotent = true, .open_world = false};
+  tool.cache = CachePolicy::custom;
+  tool.default_timeout = std::chrono::seconds(120);
+  return tool;
+}
+
+/// The cache key's state, kept in the coordinator: one TreeWatcher per searched directory, so
+/// that a key costs one non-blocking read plus a few stat()s of the ignore files above it.
+class CacheKeys {
+ public:
+  explicit CacheKeys(SearchSettings settings) : settings_(settings) {}
+
+  std::optional<std::string> key(const json& args, const std::vector<std::filesystem::path>& roots) {
+    std::string target;
+    try {
+      ToolContext context;
+      context.roots = roots;
+      target = target_of(args, context);
+    } catch (const std::exception&) {
+      return std::nullopt;  // the call will fail; do not cache the failure
+    }
+    struct stat st;
+    if (::stat(target.c_str(), &st) != 0) return std::nullopt;
+    std::string key = target;
+    if (!S_ISDIR(st.st_mode)) {
+      // One file: its identity and stat. A change within one timestamp tick is possible but the
+      // file's size usually tells it too.
+      return key + "#" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+             std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+    }
+    std::lock_guard lock(mutex_);
+    auto& entry = watchers_[target];
+    if (!entry.watcher || !entry.watcher->healthy()) {
+      entry.watcher = search::TreeWatcher::create(target, settings_.max_watched_dirs);
+      entry.id = ++next_id_;
+      if (!entry.watcher) {
+        watchers_.erase(target);
+        return std::nullopt;
+      }
+    }
+    entry.watcher->drain(nullptr);
+    if (!entry.watcher->healthy()) return std::nullopt;
+    key += "#" + std::to_string(entry.id) + ":" + std::to_string(entry.watcher->generation());
+    // Ignore files above the searched directory apply too (rg reads its parents' ignore files).
+    std::string dir = target;
+    while (dir.size() > 1) {
+      dir = dir.substr(0, dir.rfind('/'));
+      if (dir.empty()) dir = "/";
+      for (const char* name : {"/.gitignore", "/.ignore", "/.rgignore"}) {
+        struct stat ist;
+        std::string file = (dir == "/" ? "" : dir) + name;
+        if (::stat(file.c_str(), &ist) == 0)
+          key += "|" + std::to_string(ist.st_size) + ":" + std::to_string(ist.st_mtim.tv_nsec) + ":" +
+                 std::to_string(ist.st_mtim.tv_sec);
+      }
+    }
+    return key;
+  }
+
+ private:
+  struct Entry {
+    std::unique_ptr<search::TreeWatcher> watcher;
+    std::uint64_t id = 0;
+  };
+  SearchSettings settings_;
+  std::mutex mutex_;
+  std::map<std::string, Entry> watchers_;
+  std::uint64_t next_id_ = 0;
+};
+
+Tool search_text_tool(std::shared_ptr<SearchEngine> engine, std::shared_ptr<CacheKeys> keys) {
+  Tool tool = base_tool();
+  tool.name = "search_text";
+  tool.title = "Search file contents";
+  tool.description =
+      "Search the contents of the files under a directory for a regex (RE2 syntax) or a literal, like ripgrep: "
+      ".gitignore/.ignore rules and hidden files are honoured, binary files skipped. Matches never span lines. "
+      "Results are sorted by path, then offset. Repeated searches of a tree use an index and are fast.";
+  json props = common_properties();
+  props["pattern"]["description"] = "The regex (RE2 syntax), or with fixed_strings the literal text.";
+  props["fixed_strings"] = {{"type", "boolean"}, {"description", "Treat pattern as a literal (rg -F)."}};
+  props["case"] = {{"type", "string"},
+                   {"enum", {"sensitive", "insensitive", "smart"}},
+                   {"description", "Case matching; smart: insensitive unless the pattern has an uppercase letter."}};
+  props["word"] = {{"type", "boolean"}, {"description", "Only whole-word matches (rg -w)."}};
+  props["include"] = {{"type", "array"},
+                      {"items", {{"type", "string"}}},
+                      {"description", "Only files matching these globs (rg -g GLOB; gitignore syntax)."}};
+  props["exclude"] = {{"type", "array"},
+                      {"items", {{"type", "string"}}},
+                      {"description", "Skip files and directories matching these globs (rg -g !GLOB)."}};
+  props["context_before"] = {{"type", "integer"}, {"minimum", 0}, {"maximum", 100}};
+  props["context_after"] = {{"type", "integer"}, {"minimum", 0}, {"maximum", 100}};
+  props["max_results"]["description"] = "Cap on matches (or files, for output files/count); default 1000.";
+  props["max_per_file"] = {{"type", "integer"}, {"minimum", 0}, {"description", "Matching lines per file (rg -m)."}};
+  props["max_line_bytes"] = {{"type", "integer"}, {"minimum", 16}, {"description", "Longer lines are cut in text (default 2000)."}};
+  props["output"] = {{"type", "string"},
+                     {"enum", {"matches", "files", "count"}},
+                     {"description", "matches (default), files with matches (rg -l), or counts per file (rg -c)."}};
+  tool.input_schema = {{"type", "object"}, {"properties", props}, {"required", {"pattern"}}, {"additionalProperties", false}};
+  json match = {{"type", "object"},
+                {"properties",
+                 {{"path", {{"type", "string"}}},
+                  {"line", {{"type", "integer"}}},
+                  {"column", {{"type", "integer"}}},
+                  {"text", {{"type", "string"}}},
+                  {"byte_offset", {{"type", "integer"}}},
+                  {"byte_end", {{"type", "integer"}}},
+                  {"text_truncated", {{"type", "boolean"}}},
+                  {"before", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+                  {"after", {{"type", "array"}, {"items", {{"type", "string"}}}}}}},
+                {"required", {"path", "line", "column", "text", "byte_offset", "byte_end"}}};
+  json count_item = {{"type", "object"},
+                     {"properties",
+                      {{"path", {{"type", "string"}}}, {"lines", {{"type", "integer"}}}, {"matches", {{"type", "integer"}}}}}};
+  json counts = {{"type", "array"}, {"items", count_item}};
+  tool.output_schema = {
+      {"type", "object"},
+      {"properties",
+       {{"root", {{"type", "string"}, {"description", "The searched directory; paths are relative to it."}}},
+        {"matches", {{"type", "array"}, {"items", match}}},
+        {"files", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+        {"counts", counts},
+        {"truncated", {{"type", "boolean"}}},
+        {"message", {{"type", "string"}}},
+        {"stats", stats_schema()}}},
+      {"required", {"root", "truncated", "stats"}}};
+  tool.cache_key = [keys](const json& args, const std::vector<std::filesystem::path>& roots) {
+    return keys->key(args, roots);
+  };
+  tool.handler = [engine](const json& args, ToolContext& context) {
+    search::TextQuery query;
+    query.pattern.pattern = pattern_of(args);
+    query.pattern.fixed_strings = flag(args, "fixed_strings");
+    query.pattern.word = flag(args, "word");
+    query.pattern.max_regex_memory_bytes = engine->settings().max_regex_memory_bytes;
+    if (args.contains("case") && !args["case"].is_null()) {
+      std::string mode = args["case"].is_string() ? args["case"].get<std::string>() : "";
+      if (mode == "sensitive") query.pattern.case_mode = search::CaseMode::sensitive;
+      else if (mode == "insensitive") query.pattern.case_mode = search::CaseMode::insensitive;
+      else if (mode == "smart") query.pattern.case_mode = search::CaseMode::smart;
+      else throw ToolError("case: must be \"sensitive\", \"insensitive\" or \"smart\"");
+    }
+    if (args.contains("output") && !args["output"].is_null()) {
+      std::string mode = args["output"].is_string() ? args["output"].get<std::string>() : "";
+      if (mode == "matches") query.output = search::OutputMode::matches;
+      else if (mode == "files") query.output = search::OutputMode::files;
+      else if (mode == "count") query.output = search::OutputMode::count;
+      else throw ToolError("output: must be \"matches\", \"files\" or \"count\"");
+    }
+    query.filter = filter_of(args, true);
+    query.context_before = count(args, "context_before", 0, 100);
+    query.context_after = count(args, "context_after", 0, 100);
+    query.max_results = count(args, "max_results", 1000, 1000000);
+    query.max_per_file = count(args, "max_per_file", 0, 1000000);
+    query.max_line_bytes = std::max<std::size_t>(16, count(args, "max_line_bytes", 2000, 1 << 24));
+    std::string target = target_of(args, context);
+    ToolResult result;
+    result.structured = engine->search_text(target, query, context);
+    return result;
+  };
+  return tool;
+}
+
+Tool search_files_tool(std::shared_ptr<SearchEngine> engine, std::shared_ptr<CacheKeys> keys) {
+  Tool tool = base_tool();
+  tool.name = "search_files";
+  tool.title = "Find files by name";
+  tool.description =
+      "Find files under a directory by glob (if the pattern has * ? [ or {; gitignore syntax: without a '/' it "
+      "matches the file name at any depth) or else by a case-insensitive fragment of the file name. The same "
+      "ignore rules as search_text (rg --files). Sorted by path.";
+  json props = common_properties();
+  props["pattern"]["description"] = "A glob such as \"*.cpp\" or \"src/**/test_*.py\", or a name fragment.";
+  props["max_results"]["description"] = "Cap on files returned; default 1000.";
+  tool.input_schema = {{"type", "object"}, {"properties", props}, {"required", {"pattern"}}, {"additionalProperties", false}};
+  tool.output_schema = {{"type", "object"},
+                        {"properties",
+                         {{"root", {{"type", "string"}}},
+                          {"files", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+                          {"truncated", {{"type", "boolean"}}},
+                          {"message", {{"type", "string"}}},
+                          {"stats", stats_schema()}}},
+                        {"required", {"root", "files", "truncated", "stats"}}};
+  tool.cache_key = [keys](const json& args, const std::vector<std::filesystem::path>& roots) {
+    return keys->key(args, roots);
+  };
+  tool.handler = [engine](const json& args, ToolContext& context) {
+    search::FilesQuery query;
+    query.pattern = pattern_of(args);
+    query.filter = filter_of(args, false);
+    query.max_results = count(args, "max_results", 1000, 10000000);
+    ToolResult result;
+    result.structured = engine->search_files(target_of(args, context), query, context);
+    return result;
+  };
+  return tool;
+}
+
+}  // namespace
+
+std::vector<Tool> search_tools(const json& settings) {
+  SearchSettings parsed = SearchSettings::from_json(settings);
+  // Constructing the engine starts nothing: threads and watchers appear on the first call, so the
+  // coordinator, which builds these tools only for their definitions and cache keys, stays idle.
+  auto engine = std::make_shared<SearchEngine>(parsed);
+  auto keys = std::make_shared<CacheKeys>(parsed);
+  return {search_text_tool(engine, keys), search_files_tool(engine, keys)};
+}
 
 }  // namespace mcpd

@@ -1,0 +1,719 @@
+#include "search_engine.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include "glob.h"
+#include "json_text.h"
+#include "tree_watcher.h"
+#include "trigram_index.h"
+
+namespace mcpd::search {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t mtime_ns(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+enum class ReadStatus { ok, unreadable, too_large, not_regular };
+
+/// Reads a whole regular file into `buffer` (grown, never shrunk); `size` gets the byte count.
+ReadStatus read_file(const std::string& path, std::vector<char>& buffer, std::size_t& size, std::uint64_t max_bytes,
+                     struct stat* st_out = nullptr) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+  if (fd < 0) return ReadStatus::unreadable;
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return ReadStatus::unreadable;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return ReadStatus::not_regular;
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    return ReadStatus::too_large;
+  }
+  if (st_out) *st_out = st;
+  std::size_t want = static_cast<std::size_t>(st.st_size) + 1;
+  if (buffer.size() < want) buffer.resize(want);
+  size = 0;
+  while (true) {
+    if (size == buffer.size()) buffer.resize(buffer.size() * 2);
+    ssize_t n = ::read(fd, buffer.data() + size, buffer.size() - size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return ReadStatus::unreadable;
+    }
+    if (n == 0) break;
+    size += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  return ReadStatus::ok;
+}
+
+/// Runs `work` on its own thread and, while it runs, calls `report` every 250 ms from this one
+/// (progress callbacks must come from the handler's thread).
+void run_reporting(const std::function<void()>& work, const std::function<void()>& report) {
+  auto done = std::async(std::launch::async, work);
+  while (done.wait_for(std::chrono::milliseconds(250)) != std::future_status::ready) report();
+  done.get();
+}
+
+std::string join(const std::string& dir, const std::string& rel) {
+  return dir == "/" ? "/" + rel : dir + "/" + rel;
+}
+
+std::string relative(const std::string& path, const std::string& root) {
+  if (path.size() <= root.size()) return "";
+  return root == "/" ? path.substr(1) : path.substr(root.size() + 1);
+}
+
+struct MatchRecord {
+  std::uint64_t line = 0, column = 0, begin = 0, end = 0;
+  std::string text;
+  bool text_cut = false;
+  std::vector<std::string> before, after;
+};
+
+enum class FileStatus : std::uint8_t { pending, pruned, searched, binary, unreadable, too_large, skipped };
+
+struct FileResult {
+  FileStatus status = FileStatus::pending;
+  std::vector<MatchRecord> matches;
+  std::uint64_t lines = 0, count = 0;  // matching lines, matches
+};
+
+std::string line_text(std::string_view line, std::size_t max_bytes, bool& cut) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  cut = line.size() > max_bytes;
+  if (cut) line = line.substr(0, max_bytes);
+  return replace_invalid_utf8(line);
+}
+
+/// Searches one file's bytes, filling `out`. `limit` bounds the units (matches, or 1 for files
+/// mode) kept, to stop early on a file with millions of matches.
+void search_content(std::string_view text, const Matcher& matcher, const TextQuery& query, std::size_t limit,
+                    FileResult& out) {
+  if (query.output == OutputMode::files) {
+    if (matcher.any_match(text)) {
+      out.lines = out.count = 1;
+    }
+    return;
+  }
+  std::size_t counted_to = 0;
+  std::uint64_t line_no = 1;
+  std::size_t current_line_start = std::string_view::npos;
+  const char* base = text.data();
+  matcher.for_each_match(text, [&](std::size_t begin, std::size_t end) {
+    const void* nl = begin ? ::memrchr(base, '\n', begin) : nullptr;
+    std::size_t line_start = nl ? static_cast<const char*>(nl) - base + 1 : 0;
+    if (line_start != current_line_start) {
+      if (query.max_per_file && out.lines == query.max_per_file) return false;
+      line_no += std::count(base + counted_to, base + line_start, '\n');
+      counted_to = line_start;
+      current_line_start = line_start;
+      ++out.lines;
+    }
+    if (begin == text.size() && begin == line_start && begin > 0) {
+      // An empty match after the final newline is on no line (rg reports none).
+      --out.lines;
+      return false;
+    }
+    ++out.count;
+    if (query.output == OutputMode::count) return true;
+    if (out.matches.size() >= limit) return false;
+    const void* eol = ::memchr(base + begin, '\n', text.size() - begin);
+    std::size_t line_end = eol ? static_cast<const char*>(eol) - base : text.size();
+    MatchRecord m;
+    m.line = line_no;
+    m.column = begin - line_start + 1;
+    m.begin = begin;
+    m.end = end;
+    m.text = line_text(text.substr(line_start, line_end - line_start), query.max_line_bytes, m.text_cut);
+    std::size_t s = line_start;
+    for (std::size_t k = 0; k < query.context_before && s > 0; ++k) {
+      const void* prev = s >= 2 ? ::memrchr(base, '\n', s - 1) : nullptr;
+      std::size_t ps = prev ? static_cast<const char*>(prev) - base + 1 : 0;
+      bool cut;
+      m.before.insert(m.before.begin(), line_text(text.substr(ps, s - 1 - ps), query.max_line_bytes, cut));
+      s = ps;
+    }
+    std::size_t e = line_end;
+    for (std::size_t k = 0; k < query.context_after && e < text.size() && e + 1 < text.size(); ++k) {
+      std::size_t ns = e + 1;
+      const void* next = ::memchr(base + ns, '\n', text.size() - ns);
+      std::size_t ne = next ? static_cast<const char*>(next) - base : text.size();
+      bool cut;
+      m.after.push_back(line_text(text.substr(ns, ne - ns), query.max_line_bytes, cut));
+      e = ne;
+    }
+    out.matches.push_back(std::move(m));
+    return true;
+  });
+}
+
+}  // namespace
+
+
+/// The state kept for one searched directory.
+struct Tree {
+  std::string root;
+  std::uint64_t last_used = 0;
+  std::mutex mutex;  // guards everything below
+  std::unique_ptr<TreeWatcher> watcher;
+  bool watcher_failed = false;  // inotify impossible here: index entries are checked by stat
+  TrigramIndex index;
+  std::uint64_t epoch = 0;  // counts drains that changed something
+  bool index_full = false;
+  struct Listing {
+    std::uint64_t generation;
+    std::shared_ptr<const std::vector<std::string>> files;
+  };
+  std::map<std::string, Listing> listings;
+  std::deque<std::string> queue;
+  std::set<std::string> queued;
+  std::set<std::string> unindexable;  // binary, unreadable, too large, KELVIN SIGN: searched every time
+  bool indexing = false;
+  bool stopping = false;
+  std::condition_variable wake, idle;
+  std::thread indexer;
+
+  /// Applies the watcher's news to the index and listings. Caller holds `mutex`.
+  void refresh() {
+    if (!watcher) return;
+    std::vector<TreeWatcher::Change> changes;
+    if (watcher->drain(&changes) == 0) return;
+    ++epoch;
+    if (!watcher->healthy()) {
+      // Events were lost: nothing the index says can be trusted. Start over with a new watcher.
+      watcher.reset();
+      index.clear();
+      listings.clear();
+      unindexable.clear();
+      index_full = false;
+      return;
+    }
+    for (const auto& change : changes) {
+      std::string rel = relative(change.path, root);
+      index.remove(rel, change.is_dir);
+      if (change.is_dir) unindexable.clear();
+      else unindexable.erase(rel);
+    }
+  }
+
+  ~Tree() {
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+    }
+    wake.notify_all();
+    if (indexer.joinable()) indexer.join();
+  }
+};
+
+SearchSettings SearchSettings::from_json(const json& settings) {
+  SearchSettings s;
+  if (settings.is_null()) return s;
+  if (!settings.is_object()) throw std::invalid_argument("search: must be an object");
+  auto unsigned_key = [&](const char* key, std::uint64_t minimum, std::uint64_t maximum, auto& field) {
+    if (!settings.contains(key)) return;
+    const json& v = settings[key];
+    if (!v.is_number_integer() || v.get<std::int64_t>() < static_cast<std::int64_t>(minimum) ||
+        v.get<std::uint64_t>() > maximum)
+      throw std::invalid_argument(std::string("search.") + key + ": must be an integer from " +
+                                  std::to_string(minimum) + " to " + std::to_string(maximum));
+    field = static_cast<std::remove_reference_t<decltype(field)>>(v.get<std::uint64_t>());
+  };
+  static const std::set<std::string> known = {"threads",          "index",          "max_indexed_files",
+                                              "max_index_bytes",  "max_watched_dirs", "max_file_bytes",
+                                              "max_regex_memory_bytes", "max_trees"};
+  for (const auto& [key, value] : settings.items())
+    if (!known.count(key)) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      throw std::invalid_argument("search." + key + ": unknown setting; known: " + list);
+    }
+  unsigned_key("threads", 0, 256, s.threads);
+  unsigned_key("max_indexed_files", 0, 1ull << 31, s.max_indexed_files);
+  unsigned_key("max_index_bytes", 0, 1ull << 40, s.max_index_bytes);
+  unsigned_key("max_watched_dirs", 0, 10000000, s.max_watched_dirs);
+  unsigned_key("max_file_bytes", 1, 1ull << 40, s.max_file_bytes);
+  unsigned_key("max_regex_memory_bytes", 1 << 20, 1ull << 32, s.max_regex_memory_bytes);
+  unsigned_key("max_trees", 1, 1024, s.max_trees);
+  if (settings.contains("index")) {
+    if (!settings["index"].is_boolean()) throw std::invalid_argument("search.index: must be true or false");
+    s.index = settings["index"].get<bool>();
+  }
+  return s;
+}
+
+SearchEngine::SearchEngine(SearchSettings settings) : settings_(settings) {
+  threads_ = settings_.threads ? settings_.threads : std::max(1u, std::thread::hardware_concurrency());
+}
+
+SearchEngine::~SearchEngine() = default;
+
+std::shared_ptr<Tree> SearchEngine::tree_for(const std::string& dir) {
+  std::lock_guard lock(trees_mutex_);
+  auto& tree = trees_[dir];
+  if (!tree) {
+    tree = std::make_shared<Tree>();
+    tree->root = dir;
+  }
+  tree->last_used = ++tick_;
+  if (trees_.size() > settings_.max_trees) {
+    auto oldest = std::min_element(trees_.begin(), trees_.end(),
+                                   [](const auto& a, const auto& b) { return a.second->last_used < b.second->last_used; });
+    trees_.erase(oldest);
+  }
+  return tree;
+}
+
+std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree, const WalkFilter& filter,
+                                                                      ToolContext& context, bool& reused) {
+  std::string key = filter.key();
+  std::uint64_t generation = 0;
+  {
+    std::lock_guard lock(tree.mutex);
+    tree.refresh();
+    if (tree.watcher) {
+      generation = tree.watcher->generation();
+      auto it = tree.listings.find(key);
+      if (it != tree.listings.end() && it->second.generation == generation) {
+        reused = true;
+        return it->second.files;
+      }
+    }
+  }
+  reused = false;
+  WalkCounters counters;
+  CancelToken cancel = context.cancel;
+  std::function<bool()> cancelled = [cancel] { return cancel.cancelled(); };
+  std::vector<std::string> files;
+  try {
+    run_reporting([&] { files = walk_files(tree.root, filter, threads_, counters, cancelled); },
+                  [&] {
+                    context.report(0, 0, "listing files: " + std::to_string(counters.files.load()) + " found in " +
+                                             std::to_string(counters.directories.load()) + " directories");
+                  });
+  } catch (const std::invalid_argument& e) {
+    throw ToolError(e.what());
+  }
+  context.check_cancelled();
+  auto shared = std::make_shared<const std::vector<std::string>>(std::move(files));
+  std::lock_guard lock(tree.mutex);
+  // Cache it only if nothing changed while walking (the watcher would have said so).
+  if (tree.watcher) {
+    tree.refresh();
+    if (tree.watcher && tree.watcher->generation() == generation) {
+      if (tree.listings.size() > 16) tree.listings.clear();
+      tree.listings[key] = {generation, shared};
+    }
+  }
+  return shared;
+}
+
+namespace {
+
+// The background indexer of one tree: sets up the watcher before it reads anything, then indexes
+// the queued files in batches, dropping a batch when an event arrived while it was being read.
+void run_indexer(Tree* tree, SearchSettings settings) {
+  std::vector<char> buffer;
+  std::unique_lock lock(tree->mutex);
+  while (true) {
+    tree->indexing = false;
+    tree->idle.notify_all();
+    tree->wake.wait(lock, [&] { return tree->stopping || !tree->queue.empty(); });
+    if (tree->stopping) return;
+    tree->indexing = true;
+    if (!tree->watcher && !tree->watcher_failed) {
+      lock.unlock();
+      auto watcher = TreeWatcher::create(tree->root, settings.max_watched_dirs);
+      lock.lock();
+      if (watcher) {
+        tree->watcher = std::move(watcher);
+        tree->listings.clear();  // listed before the watch: not covered by its generation
+      } else {
+        tree->watcher_failed = true;
+      }
+    }
+    tree->refresh();
+    std::vector<std::string> batch;
+    while (!tree->queue.empty() && batch.size() < 64) {
+      batch.push_back(std::move(tree->queue.front()));
+      tree->queue.pop_front();
+    }
+    std::uint64_t epoch = tree->epoch;
+    bool stat_mode = !tree->watcher;
+    lock.unlock();
+    struct Indexed {
+      std::string path;
+      std::vector<std::uint32_t> trigrams;
+      struct stat st;
+    };
+    std::vector<Indexed> done;
+    std::vector<std::string> skipped;
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
+    for (auto& rel : batch) {
+      std::size_t size = 0;
+      struct stat st;
+      if (read_file(join(tree->root, rel), buffer, size, settings.max_file_bytes, &st) != ReadStatus::ok) {
+        skipped.push_back(rel);
+        continue;
+      }
+      std::string_view content(buffer.data(), size);
+      if (std::memchr(content.data(), 0, content.size())) {  // binary: never searched anyway
+        skipped.push_back(rel);
+        continue;
+      }
+      // Without inotify only the stat guards the entry; a change within the timestamp's
+      // granularity would go unseen, so recently modified files wait (git's "racy" rule).
+      if (stat_mode && now_ns - mtime_ns(st) < 2'000'000'000) continue;
+      bool indexable = false;
+      auto trigrams = TrigramIndex::trigrams_of(content, indexable);
+      if (!indexable) {
+        skipped.push_back(rel);
+        continue;
+      }
+      done.push_back({std::move(rel), std::move(trigrams), st});
+    }
+    lock.lock();
+    tree->refresh();
+    if (tree->epoch != epoch) {
+      // Something changed while we read: those contents may be stale. Read them again.
+      for (auto& d : done) tree->queue.push_back(std::move(d.path));
+      for (auto& rel : skipped) tree->queue.push_back(std::move(rel));
+      continue;
+    }
+    for (auto& d : done) {
+      tree->queued.erase(d.path);
+      if (tree->index.files() >= settings.max_indexed_files || tree->index.bytes() >= settings.max_index_bytes) {
+        tree->index_full = true;
+        break;
+      }
+      tree->index.add(d.path, d.trigrams, static_cast<std::uint64_t>(d.st.st_size), mtime_ns(d.st), d.st.st_ino);
+    }
+    for (auto& rel : skipped) tree->unindexable.insert(rel);
+    for (auto& rel : batch) tree->queued.erase(rel);
+    if (tree->index_full) {
+      tree->queue.clear();
+      tree->queued.clear();
+    }
+  }
+}
+
+json stats_json(const std::vector<FileResult>& results, std::size_t listed, std::size_t candidates, bool index_used,
+                std::size_t indexed, std::size_t pending, bool listing_reused, double elapsed_ms) {
+  std::size_t searched = 0, matched = 0, binary = 0, unreadable = 0, too_large = 0, pruned = 0;
+  for (const auto& r : results) {
+    switch (r.status) {
+      case FileStatus::searched: ++searched; if (r.count || r.lines) ++matched; break;
+      case FileStatus::binary: ++binary; break;
+      case FileStatus::unreadable: ++unreadable; break;
+      case FileStatus::too_large: ++too_large; break;
+      case FileStatus::pruned: ++pruned; break;
+      default: break;
+    }
+  }
+  return {{"files_listed", listed},
+          {"files_searched", searched},
+          {"files_matched", matched},
+          {"binary_skipped", binary},
+          {"unreadable_skipped", unreadable},
+          {"too_large_skipped", too_large},
+          {"index",
+           {{"used", index_used},
+            {"candidates", candidates},
+            {"pruned", pruned},
+            {"indexed_files", indexed},
+            {"pending_files", pending},
+            {"listing_reused", listing_reused}}},
+          {"elapsed_ms", elapsed_ms}};
+}
+
+}  // namespace
+
+json SearchEngine::search_text(const std::string& target, const TextQuery& query, ToolContext& context) {
+  auto started = Clock::now();
+  Matcher matcher = [&] {
+    try {
+      return Matcher(query.pattern);
+    } catch (const std::invalid_argument& e) {
+      throw ToolError(e.what());
+    }
+  }();
+  struct stat st;
+  if (::stat(target.c_str(), &st) != 0) throw ToolError("cannot read '" + target + "': " + std::strerror(errno));
+  std::string dir = target;
+  std::shared_ptr<const std::vector<std::string>> files;
+  std::shared_ptr<Tree> tree;
+  bool listing_reused = false;
+  if (S_ISDIR(st.st_mode)) {
+    tree = tree_for(dir);
+    files = listing(*tree, query.filter, context, listing_reused);
+  } else {
+    auto slash = target.rfind('/');
+    dir = slash == 0 ? "/" : target.substr(0, slash);
+    files = std::make_shared<const std::vector<std::string>>(std::vector<std::string>{target.substr(slash + 1)});
+  }
+
+  // Ask the index which files may match; in stat mode a pruned file is pruned only while its stat
+  // still equals the indexed one.
+  const std::size_t n = files->size();
+  std::vector<FileResult> results(n);
+  std::vector<TrigramIndex::Entry> pruned_entries;  // stat mode: what to compare
+  std::vector<std::uint32_t> pruned_slot(n, UINT32_MAX);
+  bool index_used = false, stat_mode = false;
+  std::size_t indexed = 0, pending = 0, candidates = n;
+  std::vector<std::string> unindexed;
+  if (tree) {
+    std::lock_guard lock(tree->mutex);
+    tree->refresh();
+    stat_mode = !tree->watcher;
+    IndexQuery index_query(matcher.regex(), matcher.case_insensitive(), matcher.max_memory());
+    CandidateSet set;
+    if (tree->index.files() && index_query.useful()) {
+      set = tree->index.candidates(index_query);
+      index_used = set.prunes();
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto* entry = tree->index.find((*files)[i]);
+      if (!entry) {
+        if (settings_.index && !tree->index_full && !tree->queued.count((*files)[i]) &&
+            !tree->unindexable.count((*files)[i]))
+          unindexed.push_back((*files)[i]);
+        continue;
+      }
+      if (index_used && !set.may_match(entry->id)) {
+        results[i].status = FileStatus::pruned;
+        if (stat_mode) {
+          pruned_slot[i] = static_cast<std::uint32_t>(pruned_entries.size());
+          pruned_entries.push_back(*entry);
+        }
+      }
+    }
+    indexed = tree->index.files();
+  }
+  candidates = static_cast<std::size_t>(
+      std::count_if(results.begin(), results.end(), [](const FileResult& r) { return r.status != FileStatus::pruned; }));
+
+  // Search the files in parallel, in path order, so that a cap keeps the first results.
+  const bool by_files = query.output != OutputMode::matches;
+  const std::size_t cap = query.max_results;
+  std::atomic<std::size_t> next{0}, units{0}, finished{0};
+  CancelToken cancel = context.cancel;
+  auto worker = [&] {
+    std::vector<char> buffer;
+    while (true) {
+      if (cancel.cancelled() || units.load(std::memory_order_relaxed) > cap) return;
+      std::size_t i = next.fetch_add(1);
+      if (i >= n) return;
+      FileResult& r = results[i];
+      std::string path = join(dir, (*files)[i]);
+      if (r.status == FileStatus::pruned) {
+        if (!stat_mode) {
+          finished.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        struct stat now;
+        const auto& e = pruned_entries[pruned_slot[i]];
+        if (::stat(path.c_str(), &now) == 0 && static_cast<std::uint64_t>(now.st_size) == e.size &&
+            mtime_ns(now) == e.mtime_ns && now.st_ino == e.inode) {
+          finished.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+      }
+      std::size_t size = 0;
+      switch (read_file(path, buffer, size, settings_.max_file_bytes)) {
+        case ReadStatus::ok: break;
+        case ReadStatus::unreadable: r.status = FileStatus::unreadable; continue;
+        case ReadStatus::too_large: r.status = FileStatus::too_large; continue;
+        case ReadStatus::not_regular: r.status = FileStatus::skipped; continue;
+      }
+      std::string_view text(buffer.data(), size);
+      if (std::memchr(text.data(), 0, size)) {
+        r.status = FileStatus::binary;
+        continue;
+      }
+      r.status = FileStatus::searched;
+      search_content(text, matcher, query, cap + 1, r);
+      units.fetch_add(by_files ? (r.lines ? 1 : 0) : r.matches.size(), std::memory_order_relaxed);
+      finished.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
+  run_reporting(
+      [&] {
+        std::vector<std::thread> pool;
+        unsigned threads = static_cast<unsigned>(std::min<std::size_t>(threads_, std::max<std::size_t>(1, n)));
+        for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+        worker();
+        for (auto& t : pool) t.join();
+      },
+      [&] {
+        context.report(static_cast<double>(finished.load()), static_cast<double>(n),
+                       "searched " + std::to_string(finished.load()) + " of " + std::to_string(n) + " files");
+      });
+  context.check_cancelled();
+
+  if (tree && !unindexed.empty()) {
+    std::lock_guard lock(tree->mutex);
+    for (auto& rel : unindexed)
+      if (tree->queued.insert(rel).second) tree->queue.push_back(std::move(rel));
+    pending = tree->queue.size();
+    if (!tree->indexer.joinable()) tree->indexer = std::thread(run_indexer, tree.get(), settings_);
+    tree->wake.notify_all();
+  } else if (tree) {
+    std::lock_guard lock(tree->mutex);
+    pending = tree->queue.size();
+  }
+
+  // Collect in path order up to the caps.
+  json out = json::object();
+  out["root"] = replace_invalid_utf8(dir);
+  bool truncated = false;
+  std::string message;
+  const std::size_t byte_budget = context.max_result_bytes / 2 > 4096 ? context.max_result_bytes / 2 - 4096 : 1024;
+  std::size_t bytes = 0, kept = 0;
+  json list = json::array();
+  for (std::size_t i = 0; i < n && !truncated; ++i) {
+    const FileResult& r = results[i];
+    if (r.status != FileStatus::searched || r.lines == 0) continue;
+    std::string path = replace_invalid_utf8((*files)[i]);
+    if (query.output == OutputMode::files || query.output == OutputMode::count) {
+      if (kept == cap) {
+        truncated = true;
+        message = "stopped at max_results (" + std::to_string(cap) + " files); narrow the search or raise max_results";
+        break;
+      }
+      bytes += path.size() + 40;
+      if (bytes > byte_budget) {
+        truncated = true;
+        message = "stopped at " + std::to_string(kept) + " files to stay under the result size limit";
+        break;
+      }
+      if (query.output == OutputMode::files)
+        list.push_back(path);
+      else
+        list.push_back({{"path", path}, {"lines", r.lines}, {"matches", r.count}});
+      ++kept;
+      continue;
+    }
+    for (const auto& m : r.matches) {
+      if (kept == cap) {
+        truncated = true;
+        message = "stopped at max_results (" + std::to_string(cap) + " matches); narrow the search or raise max_results";
+        break;
+      }
+      std::size_t size = path.size() + m.text.size() + 120;
+      for (const auto& b : m.before) size += b.size() + 4;
+      for (const auto& a : m.after) size += a.size() + 4;
+      if (bytes + size > byte_budget) {
+        truncated = true;
+        message = "stopped at " + std::to_string(kept) + " matches to stay under the result size limit (" +
+                  std::to_string(context.max_result_bytes) + " bytes); narrow the search or use max_results";
+        break;
+      }
+      bytes += size;
+      json item = {{"path", path},        {"line", m.line},         {"column", m.column},
+                   {"text", m.text},      {"byte_offset", m.begin}, {"byte_end", m.end}};
+      if (m.text_cut) item["text_truncated"] = true;
+      if (query.context_before) item["before"] = m.before;
+      if (query.context_after) item["after"] = m.after;
+      list.push_back(std::move(item));
+      ++kept;
+    }
+  }
+  out[query.output == OutputMode::matches ? "matches" : query.output == OutputMode::files ? "files" : "counts"] =
+      std::move(list);
+  out["truncated"] = truncated;
+  if (truncated) out["message"] = message;
+  double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  out["stats"] = stats_json(results, n, candidates, index_used, indexed, pending, listing_reused, elapsed);
+  return out;
+}
+
+json SearchEngine::search_files(const std::string& target, const FilesQuery& query, ToolContext& context) {
+  auto started = Clock::now();
+  struct stat st;
+  if (::stat(target.c_str(), &st) != 0) throw ToolError("cannot read '" + target + "': " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) throw ToolError("path '" + target + "' is not a directory");
+  auto tree = tree_for(target);
+  bool reused = false;
+  auto files = listing(*tree, query.filter, context, reused);
+  std::optional<Glob> glob;
+  std::string fragment;
+  if (has_glob_meta(query.pattern)) {
+    try {
+      glob.emplace(query.pattern);
+    } catch (const std::invalid_argument& e) {
+      throw ToolError(e.what());
+    }
+  } else {
+    fragment = query.pattern;
+    for (auto& c : fragment) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  json list = json::array();
+  bool truncated = false;
+  std::size_t matched = 0;
+  for (const auto& rel : *files) {
+    bool hit;
+    if (glob) {
+      hit = glob->matches(rel);
+    } else {
+      std::string_view name = rel;
+      auto slash = name.rfind('/');
+      if (slash != std::string_view::npos) name.remove_prefix(slash + 1);
+      std::string lower(name);
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      hit = fragment.empty() || lower.find(fragment) != std::string::npos;
+    }
+    if (!hit) continue;
+    ++matched;
+    if (list.size() == query.max_results) {
+      truncated = true;
+      continue;
+    }
+    list.push_back(replace_invalid_utf8(rel));
+  }
+  json out = {{"root", replace_invalid_utf8(target)}, {"files", std::move(list)}, {"truncated", truncated}};
+  if (truncated)
+    out["message"] = "stopped at max_results (" + std::to_string(query.max_results) + " of " +
+                     std::to_string(matched) + " files); narrow the pattern or raise max_results";
+  double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  out["stats"] = {{"files_listed", files->size()}, {"files_matched", matched}, {"listing_reused", reused},
+                  {"elapsed_ms", elapsed}};
+  return out;
+}
+
+bool SearchEngine::wait_for_index(const std::string& dir) {
+  std::shared_ptr<Tree> tree;
+  {
+    std::lock_guard lock(trees_mutex_);
+    auto it = trees_.find(dir);
+    if (it == trees_.end()) return false;
+    tree = it->second;
+  }
+  std::unique_lock lock(tree->mutex);
+  tree->idle.wait(lock, [&] { return !tree->indexing && tree->queue.empty(); });
+  return true;
+}
+
+}  // namespace mcpd::search

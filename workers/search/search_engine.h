@@ -1,0 +1,86 @@
+// The long-lived state of the search worker and the searches that use it. One SearchEngine per
+// tool family instance; per searched directory it keeps a Tree: the file listings (per filter),
+// an inotify TreeWatcher, and a TrigramIndex built in the background after the first query, so the
+// first search costs what an exhaustive one costs and later ones read only candidate files.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "matcher.h"
+#include "tool.h"
+#include "walker.h"
+
+namespace mcpd::search {
+
+/// Every knob of the search family, with its default and unit (config key "search").
+struct SearchSettings {
+  unsigned threads = 0;  // 0: std::thread::hardware_concurrency()
+  bool index = true;     // build the trigram index at all
+  std::uint64_t max_indexed_files = 500000;
+  std::uint64_t max_index_bytes = 1024ull << 20;
+  std::uint64_t max_watched_dirs = 100000;
+  std::uint64_t max_file_bytes = 1024ull << 20;  // larger files are skipped and counted
+  std::int64_t max_regex_memory_bytes = 64 << 20;
+  std::uint64_t max_trees = 8;  // directories with their own listing and index, least recent evicted
+
+  /// Reads the settings object; throws std::invalid_argument naming the key ("search.threads: ...").
+  static SearchSettings from_json(const json& settings);
+};
+
+enum class OutputMode { matches, files, count };
+
+/// One search_text call, its arguments validated.
+struct TextQuery {
+  PatternSpec pattern;
+  WalkFilter filter;
+  std::size_t context_before = 0, context_after = 0;
+  std::size_t max_results = 1000;
+  std::size_t max_per_file = 0;  // matching lines per file, 0: no limit
+  std::size_t max_line_bytes = 2000;
+  OutputMode output = OutputMode::matches;
+};
+
+/// One search_files call.
+struct FilesQuery {
+  std::string pattern;
+  WalkFilter filter;
+  std::size_t max_results = 1000;
+};
+
+struct Tree;
+
+class SearchEngine {
+ public:
+  explicit SearchEngine(SearchSettings settings);
+  ~SearchEngine();
+
+  /// Searches `target` (canonical; a directory or a file). Throws ToolError, ToolCancelled.
+  json search_text(const std::string& target, const TextQuery& query, ToolContext& context);
+  json search_files(const std::string& target, const FilesQuery& query, ToolContext& context);
+
+  /// Blocks until the background indexer of `dir` is idle (tests and benchmarks); false if none.
+  bool wait_for_index(const std::string& dir);
+
+  const SearchSettings& settings() const { return settings_; }
+
+ private:
+  std::shared_ptr<Tree> tree_for(const std::string& dir);
+  /// The listing for `filter`, reusing the tree's cached one while its watcher saw no change.
+  std::shared_ptr<const std::vector<std::string>> listing(Tree& tree, const WalkFilter& filter, ToolContext& context,
+                                                          bool& reused);
+
+  SearchSettings settings_;
+  unsigned threads_;
+  std::mutex trees_mutex_;
+  std::map<std::string, std::shared_ptr<Tree>> trees_;
+  std::uint64_t tick_ = 0;
+};
+
+}  // namespace mcpd::search

@@ -1,0 +1,44 @@
+// A parallel directory walk that lists the files ripgrep would search by default: .gitignore
+// (inside a git repository, parents up to the repository's top included, and .git/info/exclude),
+// .ignore and .rgignore everywhere, hidden entries skipped, -g overrides and --type filters, the
+// .git directory never entered and symlinks never followed.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace mcpd::search {
+
+/// Which files a walk keeps; the same fields as the search tools' arguments.
+struct WalkFilter {
+  bool hidden = false;     // include hidden files and directories
+  bool no_ignore = false;  // do not read .gitignore / .ignore / .rgignore / exclude
+  std::vector<std::string> include;  // rg -g GLOB
+  std::vector<std::string> exclude;  // rg -g !GLOB
+  std::vector<std::string> types;    // type names (file_types.h), validated by the caller
+
+  /// A string that identifies the filter, for caching listings.
+  std::string key() const;
+};
+
+/// Counters a walk updates while it runs (read by the caller's thread for progress).
+struct WalkCounters {
+  std::atomic<std::uint64_t> directories{0};
+  std::atomic<std::uint64_t> files{0};
+};
+
+/// Lists the files under `dir` (canonical, absolute) that pass `filter`, relative to `dir`,
+/// '/'-separated, sorted bytewise. Runs `threads` threads; stops early (returning what it has)
+/// when `cancelled` returns true; that is polled between directories. Throws
+/// std::invalid_argument for a bad glob.
+std::vector<std::string> walk_files(const std::string& dir, const WalkFilter& filter, unsigned threads,
+                                    WalkCounters& counters, const std::function<bool()>& cancelled);
+
+/// Every directory under `dir` (itself included), except .git directories and symlinks, up to
+/// `limit` entries; returns false when there are more. Used to set up watches.
+bool list_directories(const std::string& dir, std::size_t limit, std::vector<std::string>& out);
+
+}  // namespace mcpd::search
