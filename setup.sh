@@ -12,11 +12,13 @@ build_dir=${MCPD_BUILD_DIR:-$top/build}
 build_type=${MCPD_BUILD_TYPE:-RelWithDebInfo}
 jobs=${MCPD_JOBS:-$(nproc)}
 
+# python3-serial-asyncio: only recommended by python3-pymodbus, but its 3.0 server imports it even
+# for TCP (the tests' Modbus server).
 apt_packages=(
   build-essential cmake pkg-config git ca-certificates nodejs npm
   libboost1.81-dev nlohmann-json3-dev libtree-sitter-dev libgit2-dev libb2-dev libmodbus-dev
   libsqlite3-dev libcpp-httplib-dev doctest-dev libre2-dev
-  ripgrep python3 python3-pymodbus mbpoll
+  ripgrep python3 python3-pymodbus python3-serial-asyncio mbpoll
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -13,6 +13,7 @@
 #include "legacy_executor.h"
 #include "log.h"
 #include "modbus_tools.h"
+#include "poller.h"
 #include "mcp_server.h"
 #include "parser_tools.h"
 #include "pool_executor.h"
@@ -78,11 +79,13 @@ int main(int argc, char** argv) {
     return it == config.family_settings.end() ? json::object() : it->second;
   };
   std::vector<std::pair<std::string, std::vector<Tool>>> families;
+  std::shared_ptr<modbus::Poller> modbus_poller;
   try {
+    modbus_poller = make_modbus_poller(settings_of("modbus"));
     families = {{"parser", parser_tools()},
                 {"git", git_tools()},
                 {"search", search_tools(settings_of("search"))},
-                {"modbus", modbus_tools(settings_of("modbus"))}};
+                {"modbus", modbus_tools(modbus_poller)}};
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "mcpd: configuration error: %s\n", e.what());
     return 2;
@@ -109,6 +112,19 @@ int main(int argc, char** argv) {
   bool pool_used = config.mode != "legacy";
   for (const auto& [tool, mode] : config.tool_modes) pool_used = pool_used || mode != "legacy";
   if (pool_used) workers.start();  // prewarm: the first call never waits for a spawn
+  // The in-process Modbus poller opens its database (and resumes running groups) only where the
+  // Modbus tools run in-process; in pool mode the worker owns the database and its lock.
+  bool modbus_in_process = false;
+  for (const auto& [kind, tools] : families)
+    for (const auto& tool : tools)
+      if (kind == "modbus") modbus_in_process = modbus_in_process || router.route(tool, json::object()) == "legacy";
+  if (modbus_in_process) {
+    try {
+      modbus_poller->open();
+    } catch (const std::exception& e) {
+      log_warning("Modbus polling groups unavailable", {{"error", e.what()}});
+    }
+  }
 
   bool stopping = false;
   auto stop = [&] {
@@ -132,6 +148,7 @@ int main(int argc, char** argv) {
   log_info("mcpd started", {{"roots", config_to_json(config)["roots"]}, {"pid", ::getpid()}});
   loop.run();
   transport.flush_and_stop();
+  modbus_poller->shutdown();  // groups finish their cycle, queued samples are written
   log_info("mcpd stopped");
   // Leave without running destructors: a tool stuck on the legacy thread pool (one that ignores
   // cancellation) would otherwise block the pool's join forever, and everything owed to the client

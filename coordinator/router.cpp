@@ -12,13 +12,18 @@ Router::Router(const Config& config, Executor& legacy, Executor* pool,
                std::function<bool(const std::string& tool)> pool_serves)
     : config_(config), legacy_(legacy), pool_(pool), pool_serves_(std::move(pool_serves)) {}
 
-std::string Router::route(const std::string& tool, const json& arguments) const {
-  if (!pool_ || !pool_serves_(tool)) return "legacy";
+std::string Router::route(const Tool& tool, const json& arguments) const {
+  if (!pool_ || !pool_serves_(tool.name)) return "legacy";
   std::string mode = config_.mode;
-  if (auto it = config_.tool_modes.find(tool); it != config_.tool_modes.end()) mode = it->second;
+  if (auto it = config_.tool_modes.find(tool.name); it != config_.tool_modes.end()) mode = it->second;
+  // Shadow runs a call twice, so only where that is harmless and comparable: a write (git_commit) or
+  // a tool whose state lives in one process (Modbus) goes to the pool alone.
+  bool single_run = !tool.annotations.read_only || !tool.shadowable;
+  if (mode == "shadow" && single_run) return "pool";
   if (mode != "pool") return mode;
-  if (config_.pool_percent >= 100) return "pool";
-  CacheKey key = make_cache_key(tool, arguments);
+  // A share of calls split by request hash would put a stateful tool's calls in two processes.
+  if (config_.pool_percent >= 100 || !tool.shadowable) return "pool";
+  CacheKey key = make_cache_key(tool.name, arguments);
   std::uint64_t hash = 0;
   std::memcpy(&hash, key.bytes.data(), sizeof hash);
   return pool::route_to_pool(hash, static_cast<unsigned>(config_.pool_percent)) ? "pool" : "legacy";
@@ -37,16 +42,9 @@ json comparable(const CallOutcome& o) {
 }  // namespace
 
 void Router::execute(CallRequest request, Done done) {
-  std::string path = route(request.tool->name, request.arguments);
-  if (path == "legacy") {
-    ++routed_[path];
-    return legacy_.execute(std::move(request), std::move(done));
-  }
-  // Shadow runs a call twice, so only where that is harmless and comparable: a write (git_commit) or
-  // a tool whose state lives in one process (Modbus) goes to the pool alone.
-  const Tool& t = *request.tool;
-  if (path == "shadow" && (!t.annotations.read_only || !t.shadowable)) path = "pool";
+  std::string path = route(*request.tool, request.arguments);
   ++routed_[path];
+  if (path == "legacy") return legacy_.execute(std::move(request), std::move(done));
   if (path == "pool") return pool_->execute(std::move(request), std::move(done));
 
   // Shadow: both paths run; the client gets the pool's answer as soon as it has it.

@@ -25,8 +25,10 @@ class Router : public Executor {
   void shutdown(std::function<void()> done) override;
   json status() const override;
 
-  /// The path a call to `tool` with `arguments` takes: "pool", "legacy" or "shadow".
-  std::string route(const std::string& tool, const json& arguments) const;
+  /// The path a call to `tool` with `arguments` takes: "pool", "legacy" or "shadow". Tools that must
+  /// run once (not read-only) are never shadowed, and tools whose state lives in one process (not
+  /// shadowable) are neither shadowed nor split by pool_percent.
+  std::string route(const Tool& tool, const json& arguments) const;
 
  private:
   void compare(const std::string& tool, const std::string& call_id, const CallOutcome& pool,

@@ -366,6 +366,21 @@ TEST_CASE("configuration: flags beat environment, bad keys are named, --print-co
   out = run({mcpd_binary(), "--print-config", "--no_such_key", "1"}, {}, &code);
   CHECK(code == 2);
   CHECK(out.find("no_such_key") != std::string::npos);
+
+  // A family's settings must be an object; what is inside is checked by the family's library when
+  // mcpd starts, before it serves anything.
+  out = run({mcpd_binary(), "--print-config", "--search", "[1]"}, {}, &code);
+  CHECK(code == 2);
+  CHECK(out.find("'search' must be a JSON object") != std::string::npos);
+  out = run({mcpd_binary(), "--search", R"({"no_such_setting": 1})"}, {}, &code);
+  CHECK(code == 2);
+  CHECK(out.find("search.no_such_setting") != std::string::npos);
+  out = run({mcpd_binary(), "--modbus", R"({"max_running_groups": "ten"})"}, {}, &code);
+  CHECK(code == 2);
+  CHECK(out.find("modbus.max_running_groups") != std::string::npos);
+  out = run({mcpd_binary(), "--print-config", "--modbus", R"({"max_running_groups": 3})"}, {}, &code);
+  CHECK(code == 0);
+  CHECK(json::parse(out)["modbus"]["max_running_groups"] == 3);
 }
 
 TEST_CASE("mcpd launched from another directory still finds files relative to its root") {

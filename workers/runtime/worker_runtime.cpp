@@ -600,8 +600,14 @@ std::optional<std::pair<int, int>> claim_channel() {
 /// The main thread: reads frames from the coordinator and acts on each.
 class FrameLoop {
  public:
-  FrameLoop(int in_fd, FrameChannel& channel, Telemetry& telemetry, CallRunner& runner, const Counters& counters)
-      : in_fd_(in_fd), channel_(channel), telemetry_(telemetry), runner_(runner), counters_(counters) {}
+  FrameLoop(int in_fd, FrameChannel& channel, Telemetry& telemetry, CallRunner& runner, const Counters& counters,
+            std::function<void()> before_exit)
+      : in_fd_(in_fd),
+        channel_(channel),
+        telemetry_(telemetry),
+        runner_(runner),
+        counters_(counters),
+        before_exit_(std::move(before_exit)) {}
 
   [[noreturn]] void run() {
     FrameReader reader;
@@ -631,6 +637,7 @@ class FrameLoop {
     // its token must not keep us alive.
     runner_.cancel_running();
     runner_.wait_idle(Clock::now() + kEofGrace);
+    if (before_exit_) before_exit_();
     telemetry_.flush();
     quit(0);
   }
@@ -655,6 +662,7 @@ class FrameLoop {
     } else if (name == "shutdown") {
       telemetry_.log("debug", "shutdown requested");
       if (!runner_.drain(kShutdownGrace)) say("shutdown: the running call did not end in time; exiting without it");
+      if (before_exit_) before_exit_();
       telemetry_.flush();
       quit(0);
     } else {
@@ -700,6 +708,7 @@ class FrameLoop {
   Telemetry& telemetry_;
   CallRunner& runner_;
   const Counters& counters_;
+  std::function<void()> before_exit_;
 };
 
 std::uint64_t positive_integer(const json& config, const char* key, std::uint64_t fallback) {
@@ -797,7 +806,7 @@ Tool test_fault_tool(bool idempotent) {
   return tool;
 }
 
-int run_worker(const std::string& kind, std::vector<Tool> tools) {
+int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<void()> before_exit) {
   // Die with the coordinator. The parent may have died before prctl took effect; then getppid()
   // has already changed and nobody will ever signal us.
   pid_t parent = ::getppid();
@@ -886,7 +895,7 @@ int run_worker(const std::string& kind, std::vector<Tool> tools) {
   CallRunner runner(config, std::move(tools), channel, telemetry, counters, diverge);
   telemetry.start();
   runner.start();
-  FrameLoop(fds->first, channel, telemetry, runner, counters).run();
+  FrameLoop(fds->first, channel, telemetry, runner, counters, std::move(before_exit)).run();
 }
 
 }  // namespace mcpd

@@ -35,6 +35,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,8 +66,12 @@ json worker_family_settings(const std::string& kind);
 
 /// Runs this process as a worker of `kind` serving `tools` until stdin closes or a shutdown frame
 /// arrives. Returns only when startup fails (see the exit statuses above); every other ending calls
-/// _exit, because a call thread stuck in a tool must not hold the process up.
-int run_worker(const std::string& kind, std::vector<Tool> tools);
+/// _exit, because a call thread stuck in a tool must not hold the process up. `before_exit`, when
+/// set, runs on the orderly endings (stdin closed, shutdown frame) just before _exit, after the
+/// running call has ended or been given up on: a stateful kind stops its own threads and flushes
+/// there (the Modbus poller writes its queued samples). It must be quick; the coordinator's stop
+/// timer still applies.
+int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<void()> before_exit = {});
 
 /// The test_fault tool as the coordinator sees it: name, schema {fault, mb} and an in-process
 /// handler that refuses with a ToolError, since faults exist only inside a worker with test hooks

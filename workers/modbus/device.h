@@ -1,0 +1,87 @@
+// A Modbus TCP device as the poller and the tools see it: one libmodbus connection per host:port,
+// reused by every call and every group that names it, and reconnected with backoff after a failure.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "codec.h"
+#include "settings.h"
+
+typedef struct _modbus modbus_t;
+
+namespace mcpd::modbus {
+
+/// A request that failed, with a message a user can act on. `device_exception` is true when the
+/// device answered with a Modbus exception (the connection is fine); otherwise the connection
+/// was dropped and the next request reconnects.
+class DeviceError : public std::runtime_error {
+ public:
+  DeviceError(const std::string& message, bool device_exception)
+      : std::runtime_error(message), device_exception(device_exception) {}
+  bool device_exception;
+};
+
+/// One connection to host:port. A mutex serialises requests, so groups and calls on the same
+/// device take turns on one socket (a Modbus TCP server may serve only a few connections). After
+/// a connection failure, requests that respect the backoff fail fast until the next attempt is
+/// due; the wait doubles per failure up to the configured maximum and resets on success.
+class Device {
+ public:
+  Device(std::string host, int port, const Settings& settings);
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  /// Reads `count` registers (holding or input table) or bits (coils or discrete: one byte per
+  /// bit, 0 or 1). Throws DeviceError.
+  std::vector<std::uint16_t> read_registers(int unit, Table table, int address, int count, bool respect_backoff);
+  std::vector<std::uint8_t> read_bits(int unit, Table table, int address, int count, bool respect_backoff);
+  void write_registers(int unit, int address, const std::vector<std::uint16_t>& values);
+  void write_bits(int unit, int address, const std::vector<std::uint8_t>& values);
+
+  /// "host:port".
+  std::string name() const;
+  /// Connection state for status: connected, failures in a row, last error, next attempt.
+  nlohmann::json health() const;
+
+ private:
+  template <class Request>
+  void run(int unit, bool respect_backoff, const std::string& what, Request request);
+  void connect_locked();
+  void fail_locked(const std::string& message);
+
+  const std::string host_;
+  const int port_;
+  const Settings settings_;
+  mutable std::mutex mutex_;
+  modbus_t* ctx_ = nullptr;
+  bool connected_ = false;
+  int failures_in_a_row_ = 0;
+  std::chrono::milliseconds backoff_{0};
+  std::chrono::steady_clock::time_point next_attempt_{};
+  std::string last_error_;
+};
+
+/// Every device this process talks to, by host:port, created on first use and kept.
+class DeviceSet {
+ public:
+  explicit DeviceSet(Settings settings) : settings_(std::move(settings)) {}
+  std::shared_ptr<Device> get(const std::string& host, int port);
+  nlohmann::json health() const;
+
+ private:
+  const Settings settings_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<Device>> devices_;
+};
+
+}  // namespace mcpd::modbus

@@ -1,0 +1,32 @@
+// The Modbus family's settings: config key "modbus", every knob with its default and unit here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace mcpd::modbus {
+
+/// What the "modbus" config object may set. Defaults live here and nowhere else.
+struct Settings {
+  std::string db_path;  // empty: $XDG_STATE_HOME/mcpd/modbus.sqlite, else ~/.local/state/mcpd/modbus.sqlite
+  int max_running_groups = 10;
+  std::int64_t queue_capacity = 100000;  // samples waiting for the SQLite writer
+  double retention_hours = 168;          // samples older than this are pruned; 0 keeps them forever
+  int response_timeout_ms = 1000;
+  int connect_timeout_ms = 1000;
+  int reconnect_backoff_initial_ms = 100;
+  int reconnect_backoff_max_ms = 10000;
+  std::vector<std::string> allowed_hosts;  // empty: any host
+};
+
+/// Reads and checks the settings object. Throws std::invalid_argument naming the key
+/// ("modbus.max_running_groups: must be an integer from 1 to 1000, got 0").
+Settings parse_settings(const nlohmann::json& object);
+
+/// db_path with the default filled in.
+std::string resolved_db_path(const Settings& settings);
+
+}  // namespace mcpd::modbus
