@@ -5,7 +5,7 @@
 # ratios between them hold on the machine at hand even when the absolute numbers do not.
 #   tools/bench.sh [RESULTS_FILE]         (./setup.sh bench runs it)
 #   MCPD_BENCH_QUICK=1 tools/bench.sh     shorter runs, one round: checks the script, not mcpd
-# About 3 to 4 minutes on 2 cores, plus the build.
+# About 8 minutes on 2 cores (the worker families about half of it), plus the build.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 results=${1:-$top/bench/results.md}
@@ -14,7 +14,8 @@ jobs=${MCPD_JOBS:-$(nproc)}
 quick=${MCPD_BENCH_QUICK:-0}
 
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
-cmake --build "$build" -j "$jobs" --target mcp-load mcpd mcpd-worker-parser mcpd-worker-testkit >&2
+cmake --build "$build" -j "$jobs" --target mcp-load mcpd mcpd-worker-parser mcpd-worker-testkit \
+  mcpd-worker-git mcpd-worker-search mcpd-worker-modbus mcpd-modbus-bench-groups >&2
 
 bin=$build/bin
 raw=$build/bench  # every JSON report, table and plot of this run, for a closer look
@@ -281,4 +282,12 @@ text = "\n".join(out) + "\n"
 with open(results, "w") as f:
     f.write(text)
 PY
+
+# Each worker family's own benchmark against the tool it competes with, in the same run.
+for family in git search modbus; do
+  echo "running workers/$family/bench.sh ..." >&2
+  { printf '\n## %s worker (workers/%s/bench.sh)\n\n' "$family" "$family"
+    MCPD_BIN_DIR="$bin" "$top/workers/$family/bench.sh" || echo "(the $family benchmark failed; see stderr)"
+  } >> "$results"
+done
 cat "$results"
