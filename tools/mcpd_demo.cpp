@@ -1,9 +1,17 @@
 // mcpd-demo: launches mcpd the way an MCP client does (a child process over stdio), lists its
 // tools, calls each on the project's own source tree, and prints what came back.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "mcp_client.h"
 
@@ -23,6 +31,81 @@ json call(McpClient& client, const std::string& tool, const json& args, double* 
   return result;
 }
 
+/// A TCP port on 127.0.0.1 that was free a moment ago, for the demo's Modbus device.
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  if (fd >= 0) ::close(fd);
+  return port;
+}
+
+void search_demo(McpClient& client) {
+  heading("search_text: who calls run_worker( (the search worker, rg's ignore rules)");
+  double first_ms = 0, second_ms = 0;
+  json found = call(client, "search_text", {{"pattern", "run_worker("}, {"fixed_strings", true}, {"type", {"cpp"}}},
+                    &first_ms);
+  for (const auto& m : found["structuredContent"]["matches"])
+    std::printf("  %s:%d: %s\n", m["path"].get<std::string>().c_str(), m["line"].get<int>(),
+                m["text"].get<std::string>().c_str());
+  heading("search_text with a regex, case-insensitive, counts per file");
+  json counts = call(client, "search_text", {{"pattern", R"(\bcache_key\b)"}, {"case", "insensitive"}, {"output", "count"}},
+                     &second_ms);
+  std::size_t shown = 0;
+  for (const auto& f : counts["structuredContent"]["counts"])
+    if (shown++ < 6) std::printf("  %4d  %s\n", f["matches"].get<int>(), f["path"].get<std::string>().c_str());
+  std::printf("  first search %.1f ms, second %.1f ms\n", first_ms, second_ms);
+  heading("search_files: headers under protocol/");
+  json files = call(client, "search_files", {{"pattern", "*.h"}, {"path", "protocol"}});
+  for (const auto& f : files["structuredContent"]["files"]) std::cout << "  " << f.get<std::string>() << "\n";
+}
+
+/// Starts the project's pymodbus test device (tests/support/modbus_server.py) and shows a read, a
+/// polling group and its samples. Skipped when python3-pymodbus is missing.
+void modbus_demo(McpClient& client, const std::string& root) {
+  heading("Modbus: a pymodbus device on 127.0.0.1 (started for this demo)");
+  std::string script = root + "/tests/support/modbus_server.py";
+  if (!std::filesystem::exists(script) || !std::filesystem::exists("/usr/bin/python3")) {
+    std::cout << "  skipped: " << script << " or /usr/bin/python3 is missing\n";
+    return;
+  }
+  int port = free_port();
+  ChildProcess::Options quiet;
+  quiet.stderr_path = "/dev/null";
+  ChildProcess device({"/usr/bin/python3", script, std::to_string(port)}, quiet);
+  json read = {{"host", "127.0.0.1"}, {"port", port}, {"table", "holding"}, {"address", 10}, {"type", "float32"}};
+  json value;
+  for (int attempt = 0; attempt < 50; ++attempt) {  // the Python server takes a moment to listen
+    value = client.call_tool("modbus_read", read);
+    if (!value.value("isError", false)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (value.value("isError", false)) {
+    std::cout << "  the device did not come up: " << value["content"][0]["text"].get<std::string>() << "\n";
+    return;
+  }
+  std::cout << "  modbus_read holding 10 as float32: " << value["structuredContent"]["values"][0].dump() << "\n";
+  json group = {{"name", "demo"}, {"host", "127.0.0.1"}, {"port", port}, {"mode", "FIXED"}, {"interval_ms", 100},
+                {"tags", {{{"name", "counter"}, {"address", 0}}, {{"name", "temperature"}, {"address", 10}, {"type", "float32"}}}}};
+  call(client, "modbus_group_create", group);
+  call(client, "modbus_group_start", {{"name", "demo"}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  json status = call(client, "modbus_status", {{"name", "demo"}})["structuredContent"]["groups"][0];
+  std::cout << "  group 'demo' every 100 ms for 1.5 s: " << status["success_count"] << " polls, "
+            << status["error_count"] << " errors, start jitter " << status["jitter"].dump() << "\n";
+  json samples = call(client, "modbus_samples", {{"group", "demo"}, {"tag", "temperature"}, {"limit", 3}});
+  std::cout << "  stored samples of 'temperature' (first 3): " << samples["structuredContent"]["samples"].dump() << "\n";
+  call(client, "modbus_group_delete", {{"name", "demo"}});
+  heading("modbus_write is refused unless writes are enabled");
+  call(client, "modbus_write", {{"host", "127.0.0.1"}, {"port", port}, {"table", "holding"}, {"address", 0}, {"values", {1}}});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -33,7 +116,11 @@ int main(int argc, char** argv) {
     else if (flag == "--root") root = argv[i + 1];
   }
   try {
-    McpClient client({server, "--root", root, "--log_level", "warning"});
+    // The demo's Modbus groups and samples go to a database of its own, not the user's.
+    char state_dir[] = "/tmp/mcpd-demo-XXXXXX";
+    if (!::mkdtemp(state_dir)) throw std::runtime_error("cannot create a temporary directory");
+    json modbus_settings = {{"db_path", std::string(state_dir) + "/modbus.sqlite"}};
+    McpClient client({server, "--root", root, "--log_level", "warning", "--modbus", modbus_settings.dump()});
     json init = client.initialize("2025-06-18");
     heading("initialize");
     std::cout << "  server " << init["serverInfo"]["name"].get<std::string>() << " "
@@ -80,6 +167,9 @@ int main(int argc, char** argv) {
       for (const auto& c : log["structuredContent"]["commits"])
         std::cout << "  " << c["id"].get<std::string>().substr(0, 10) << "  " << c["summary"].get<std::string>() << "\n";
 
+    search_demo(client);
+    modbus_demo(client, root);
+
     heading("bad input gets a clear error");
     call(client, "code_parse", {{"language", "cobol"}, {"code", "x"}});
     call(client, "code_outline", {{"path", "/etc/passwd"}});
@@ -88,6 +178,7 @@ int main(int argc, char** argv) {
     json status = call(client, "mcpd_status", json::object())["structuredContent"];
     std::cout << "  cache: " << status["cache"].dump() << "\n";
     std::cout << "  server: " << status["server"].dump() << "\n";
+    std::filesystem::remove_all(state_dir);
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "mcpd-demo: " << e.what() << "\n";
