@@ -4,6 +4,10 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <sqlite3.h>
+
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <thread>
 
@@ -125,6 +129,152 @@ TEST_CASE("through mcpd: a read, a write refused, a group that survives a SIGKIL
   json status = structured(*client, "modbus_status", {{"name", "line"}});
   CHECK(status["groups"][0]["state"] == "running");
   CHECK(status["groups"][0]["success_count"].get<int>() >= 5);
+}
+
+}  // namespace
+
+namespace {
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+/// mcpd on the database `db`, its stderr in `log` (each test its own: the shared fixture log is
+/// written by every integration test at once).
+std::unique_ptr<McpClient> start_on(const std::filesystem::path& db, const std::filesystem::path& log,
+                                    std::vector<std::string> extra = {}) {
+  json settings = {{"db_path", db.string()}, {"reconnect_backoff_max_ms", 500}, {"connect_timeout_ms", 500}};
+  std::vector<std::string> argv = {mcpd_binary(), "--root", source_dir(), "--modbus", settings.dump()};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  ChildProcess::Options options;
+  options.stderr_path = log.string();
+  auto client = std::make_unique<McpClient>(argv, options);
+  client->initialize();
+  return client;
+}
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+json one_tag_group(const std::string& name, int port) {
+  return {{"name", name}, {"host", "127.0.0.1"}, {"port", port}, {"interval_ms", 100},
+          {"tags", {{{"name", "count"}, {"address", 0}}}}};
+}
+
+/// Holds the SQLite write lock of `path` from another connection until destroyed.
+struct WriteLock {
+  sqlite3* db = nullptr;
+  explicit WriteLock(const std::filesystem::path& path) {
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    REQUIRE(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  }
+  ~WriteLock() {
+    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  }
+};
+
+TEST_CASE("legacy mode: the group runs inside mcpd, an orderly exit writes every sample, a new mcpd resumes it") {
+  ModbusServer server;
+  TempDir dir;
+  auto db = dir.path / "modbus.sqlite";
+  std::int64_t polled = 0, closed_at = 0;
+  {
+    auto first = start_on(db, dir.path / "first.log", {"--mode", "legacy"});
+    json created = first->call_tool("modbus_group_create", one_tag_group("line", server.port()));
+    REQUIRE(created["isError"] == false);
+    CHECK(created["_meta"]["mcpd/path"] == "legacy");
+    structured(*first, "modbus_group_start", {{"name", "line"}});
+    REQUIRE(eventually([&] {
+      return structured(*first, "modbus_samples", {{"group", "line"}, {"limit", 1000}})["count"].get<int>() >= 3;
+    }));
+    {
+      // The writer is held up, so samples wait in the queue when stdin closes: only the flush on
+      // the way out stores them.
+      WriteLock lock(db);
+      std::this_thread::sleep_for(800ms);
+      json status = structured(*first, "modbus_status", {{"name", "line"}});
+      polled = status["groups"][0]["success_count"];
+      CHECK(status["writer"]["queued"].get<int>() >= 5);
+      closed_at = wall_ms();
+      first->process().close_stdin();
+      std::this_thread::sleep_for(300ms);
+    }
+    auto exit = first->process().wait(5s);
+    REQUIRE(exit);
+    CHECK(WIFEXITED(*exit));
+    CHECK(WEXITSTATUS(*exit) == 0);
+  }
+  auto second = start_on(db, dir.path / "second.log", {"--mode", "legacy"});
+  json before_exit = structured(*second, "modbus_samples", {{"group", "line"}, {"to", closed_at}, {"limit", 100000}});
+  CHECK(before_exit["count"].get<std::int64_t>() >= polled);  // none lost, the queued ones included
+  json status = structured(*second, "modbus_status", {{"name", "line"}});
+  CHECK(status["groups"][0]["state"] == "running");  // resumed without a call to start it
+  std::int64_t restarted = wall_ms();
+  CHECK(eventually([&] {
+    return structured(*second, "modbus_samples", {{"group", "line"}, {"from", restarted}, {"limit", 1000}})["count"]
+               .get<int>() >= 3;
+  }));
+  CHECK(has(read_file(dir.path / "second.log"), "group 'line' resumed from " + db.string()));
+}
+
+TEST_CASE("one database, several processes: the first poller keeps it, the others name its pid; failures are logged") {
+  ModbusServer server;
+  TempDir dir;
+  auto db = dir.path / "modbus.sqlite";
+  auto pool = start_on(db, dir.path / "pool.log");
+  int dead_port = free_tcp_port();
+  structured(*pool, "modbus_group_create", one_tag_group("line", server.port()));
+  structured(*pool, "modbus_group_create", one_tag_group("dead", dead_port));
+  structured(*pool, "modbus_group_start", {{"name", "line"}});
+  structured(*pool, "modbus_group_start", {{"name", "dead"}});
+  auto samples = [&] {
+    return structured(*pool, "modbus_samples", {{"group", "line"}, {"limit", 100000}})["count"].get<std::int64_t>();
+  };
+  REQUIRE(eventually([&] { return samples() >= 3; }));
+  auto pids = modbus_pids(*pool);
+  REQUIRE(pids.size() == 1);
+  std::string holder = "is in use by another poller (pid " + std::to_string(pids[0]);
+
+  // A legacy mcpd (its poller in-process) and a second pool mcpd (its own worker) on the same file.
+  auto legacy = start_on(db, dir.path / "legacy.log", {"--mode", "legacy"});
+  auto other_pool = start_on(db, dir.path / "other_pool.log");
+  for (McpClient* client : {legacy.get(), other_pool.get()}) {
+    for (const auto& [tool, arguments] : std::vector<std::pair<std::string, json>>{
+             {"modbus_status", json::object()},
+             {"modbus_group_create", one_tag_group("twice", server.port())},
+             {"modbus_group_start", {{"name", "line"}}}}) {
+      json r = client->call_tool(tool, arguments);
+      CAPTURE(tool);
+      CAPTURE(r.dump());
+      CHECK(r["isError"] == true);
+      CHECK(has(text_of(r), holder));
+    }
+    // On-demand reads need no database.
+    json read = client->call_tool("modbus_read", {{"host", "127.0.0.1"}, {"port", server.port()}, {"table", "holding"}, {"address", 0}});
+    CHECK(read["structuredContent"]["registers"][0] == 1234);
+  }
+  // The first one never noticed.
+  std::int64_t now = samples();
+  CHECK(eventually([&] { return samples() >= now + 5; }));
+  json line = structured(*pool, "modbus_status", {{"name", "line"}})["groups"][0];
+  CHECK(line["error_count"] == 0);
+  CHECK(structured(*pool, "modbus_status", json::object())["groups"].size() == 2);  // "twice" never got in
+
+  // The dead device's failure reached mcpd's log from the worker: group, device, error, retry plan.
+  std::string device = "127.0.0.1:" + std::to_string(dead_port);
+  CHECK(eventually([&] {
+    return has(read_file(dir.path / "pool.log"), "group 'dead' on " + device + " unit 1: poll failed (1 in a row): cannot connect to " + device + ": Connection refused; polling goes on every 100 ms; the connection is retried with backoff");
+  }, 5s));
+  json dead = structured(*pool, "modbus_status", {{"name", "dead"}})["groups"][0];
+  CHECK(dead["error_count"].get<int>() >= 2);
+  CHECK(has(read_file(dir.path / "legacy.log"), "Modbus polling groups unavailable"));
 }
 
 }  // namespace

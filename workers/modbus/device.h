@@ -2,6 +2,7 @@
 // reused by every call and every group that names it, and reconnected with backoff after a failure.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -34,6 +35,8 @@ class DeviceError : public std::runtime_error {
 /// device take turns on one socket (a Modbus TCP server may serve only a few connections). After
 /// a connection failure, requests that respect the backoff fail fast until the next attempt is
 /// due; the wait doubles per failure up to the configured maximum and resets on success.
+/// The connection state has a lock of its own, so health() answers at once even while a request
+/// waits out a long connect or response timeout; interrupt() ends such a wait early.
 class Device {
  public:
   Device(std::string host, int port, const Settings& settings);
@@ -53,17 +56,28 @@ class Device {
   /// Connection state for status: connected, failures in a row, last error, next attempt.
   nlohmann::json health() const;
 
+  /// Ends the connect or request under way (it fails with "interrupted") and fails every later
+  /// one fast, until resume(). The poller's shutdown uses it when a cycle outlasts its grace.
+  void interrupt();
+  void resume();
+
  private:
   template <class Request>
   void run(int unit, bool respect_backoff, const std::string& what, Request request);
   void connect_locked();
   void fail_locked(const std::string& message);
+  void close_socket_locked();
 
   const std::string host_;
   const int port_;
   const Settings settings_;
-  mutable std::mutex mutex_;
+  std::mutex mutex_;  // one request at a time; held through connects and responses
   modbus_t* ctx_ = nullptr;
+  int cancel_fd_ = -1;  // an eventfd that interrupt() makes readable
+  std::atomic<bool> interrupted_{false};
+
+  mutable std::mutex state_mutex_;  // what follows; never held while waiting for the network
+  int socket_fd_ = -1;
   bool connected_ = false;
   int failures_in_a_row_ = 0;
   std::chrono::milliseconds backoff_{0};
@@ -77,6 +91,8 @@ class DeviceSet {
   explicit DeviceSet(Settings settings) : settings_(std::move(settings)) {}
   std::shared_ptr<Device> get(const std::string& host, int port);
   nlohmann::json health() const;
+  void interrupt();
+  void resume();
 
  private:
   const Settings settings_;

@@ -63,6 +63,9 @@ ToolResult guarded(Body body) {
     throw ToolError(e.what());
   } catch (const std::invalid_argument& e) {
     throw ToolError(e.what());
+  } catch (const StoreError& e) {
+    // The database failed (disk full, file removed, locked too long): the caller's to know, not a bug.
+    throw ToolError(std::string("the Modbus database failed: ") + e.what());
   }
 }
 

@@ -202,6 +202,9 @@ void PollingGroup::stop() {
   }
   wake_.notify_all();
   if (thread.joinable()) thread.join();
+  // A trigger's poll runs on a call thread: wait for it too, so nothing of this group touches the
+  // store once stop() returns (the poller may destroy the store next).
+  std::lock_guard cycle(poll_mutex_);
 }
 
 void PollingGroup::run_fixed() {
@@ -238,6 +241,10 @@ PollingGroup::PollResult PollingGroup::poll() {
   std::lock_guard cycle(poll_mutex_);
   PollResult result;
   result.ts_ms = wall_ms();
+  if (!running_) {  // stopped between the caller's check and here
+    result.errors.push_back("group '" + definition_.name + "' was stopped before it polled");
+    return result;
+  }
   auto began = Clock::now();
   SampleBatch batch{definition_.name, result.ts_ms, {}, pending_};
   for (const auto& request : plan_) {
@@ -269,7 +276,13 @@ PollingGroup::PollResult PollingGroup::poll() {
   }
   result.success = result.errors.empty();
   result.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - began).count();
-  if (!batch.values.empty() && store_) store_->push(std::move(batch));
+  if (!batch.values.empty() && store_) {
+    auto n = static_cast<std::int64_t>(batch.values.size());
+    if (!store_->push(std::move(batch))) {
+      std::lock_guard lock(stats_mutex_);
+      dropped_ += n;
+    }
+  }
   log_outcome(result);
   return result;
 }
@@ -344,7 +357,8 @@ json PollingGroup::status() const {
             {"success_count", successes_},
             {"error_count", errors_},
             {"overruns", overruns_},
-            {"queue_depth", pending_->load()}};
+            {"queue_depth", pending_->load()},
+            {"dropped_samples", dropped_}};
   if (definition_.fixed) {
     s["interval_ms"] = definition_.interval_ms;
     s["jitter"] = jitter_.summary();
@@ -380,11 +394,19 @@ void Poller::open() {
   if (store_) return;
   std::string path = resolved_db_path(settings_);
   try {
-    store_ = std::make_unique<SampleStore>(path, settings_.queue_capacity, settings_.retention_hours);
+    store_ = std::make_unique<SampleStore>(path, settings_.queue_capacity, settings_.retention_hours,
+                                           settings_.prune_interval_ms);
   } catch (const std::exception& e) {
     throw ToolError(e.what());
   }
-  for (const auto& stored : store_->load_groups()) {
+  std::vector<StoredGroup> stored_groups;
+  try {
+    stored_groups = store_->load_groups();
+  } catch (const std::exception& e) {
+    store_.reset();
+    throw ToolError("cannot read the groups stored in " + path + ": " + e.what());
+  }
+  for (const auto& stored : stored_groups) {
     try {
       auto definition = GroupDefinition::from_json(stored.definition);
       auto group = std::make_shared<PollingGroup>(definition, devices_.get(definition.host, definition.port),
@@ -408,12 +430,39 @@ void Poller::open() {
 
 void Poller::shutdown() {
   std::lock_guard lock(groups_mutex_);
-  // Stop all at once: each group finishes its cycle in parallel with the others.
+  // Stop all at once: each group finishes its cycle in parallel with the others. A cycle stuck on
+  // a device that does not answer (connect and response timeouts go up to a minute) is
+  // interrupted after a grace, so the whole stop stays under 5 s with the writer's final flush.
+  struct Countdown {
+    std::mutex mutex;
+    std::condition_variable done;
+    std::size_t left = 0;
+  };
+  auto countdown = std::make_shared<Countdown>();
+  countdown->left = groups_.size();
   std::vector<std::thread> stoppers;
-  for (auto& [name, group] : groups_) stoppers.emplace_back([g = group] { g->stop(); });
+  for (auto& [name, group] : groups_)
+    stoppers.emplace_back([g = group, countdown] {
+      g->stop();
+      std::lock_guard l(countdown->mutex);
+      if (--countdown->left == 0) countdown->done.notify_all();
+    });
+  bool interrupted = false;
+  {
+    std::unique_lock l(countdown->mutex);
+    if (!countdown->done.wait_for(l, kStopGrace, [&] { return countdown->left == 0; })) {
+      l.unlock();
+      log_line("stopping: " + std::to_string(countdown->left) +
+               " group(s) still in a poll after " + std::to_string(kStopGrace.count()) +
+               " ms; interrupting their device requests");
+      devices_.interrupt();
+      interrupted = true;
+    }
+  }
   for (auto& t : stoppers) t.join();
+  if (interrupted) devices_.resume();
   groups_.clear();
-  store_.reset();  // flushes the writer, releases the lock
+  store_.reset();  // flushes the writer (bounded), releases the lock
 }
 
 void Poller::check_host(const std::string& host) const {
@@ -448,8 +497,8 @@ void Poller::start_locked(const std::shared_ptr<PollingGroup>& group) {
                     std::to_string(settings_.max_running_groups) +
                     " groups are running, the maximum (modbus.max_running_groups); stop one first or raise the "
                     "setting");
+  store_->set_running(group->definition().name, true);  // first: a group runs only if it will resume
   group->start();
-  store_->set_running(group->definition().name, true);
 }
 
 namespace {

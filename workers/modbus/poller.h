@@ -111,6 +111,7 @@ class PollingGroup {
 
   mutable std::mutex stats_mutex_;
   std::int64_t polls_ = 0, successes_ = 0, errors_ = 0, overruns_ = 0, triggers_ = 0, coalesced_ = 0;
+  std::int64_t dropped_ = 0;  // samples the full queue refused
   std::int64_t errors_in_a_row_ = 0;
   std::string last_error_;
   std::int64_t last_poll_ms_ = 0, last_error_ms_ = 0;
@@ -134,8 +135,10 @@ class Poller {
   void open();
   bool is_open() const;
   /// Stops every group gracefully (their running state stays stored, so they resume at the next
-  /// open) and flushes the writer. Bounded: well under 5 s.
+  /// open) and flushes the writer. Bounded: well under 5 s; cycles still running after
+  /// kStopGrace have their device requests interrupted.
   void shutdown();
+  static constexpr std::chrono::milliseconds kStopGrace{1500};
 
   json create_group(const json& arguments);
   json update_group(const json& arguments);

@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -19,9 +21,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-/// How long the writer lets samples gather before a transaction, and how often it prunes.
+/// How long the writer lets samples gather before a transaction.
 constexpr auto kWriteLinger = 50ms;
-constexpr auto kPruneInterval = 60s;
+/// How long the writer waits for another connection's lock, and at most how long it goes on
+/// waiting once the store is being destroyed (the poller's whole stop must stay under 5 s).
+constexpr auto kBusyWait = 5s;
+constexpr auto kStopWriteGrace = 2s;
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -33,7 +38,7 @@ void exec(sqlite3* db, const char* sql) {
   if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
     std::string message = error ? error : "unknown error";
     sqlite3_free(error);
-    throw std::runtime_error(std::string("SQLite: ") + message + " (in: " + sql + ")");
+    throw StoreError(std::string("SQLite: ") + message + " (in: " + sql + ")");
   }
 }
 
@@ -42,7 +47,7 @@ class Statement {
  public:
   Statement(sqlite3* db, const char* sql) : db_(db) {
     if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
-      throw std::runtime_error(std::string("SQLite: ") + sqlite3_errmsg(db));
+      throw StoreError(std::string("SQLite: ") + sqlite3_errmsg(db));
   }
   ~Statement() { sqlite3_finalize(stmt_); }
   Statement(const Statement&) = delete;
@@ -65,7 +70,7 @@ class Statement {
     int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    throw std::runtime_error(std::string("SQLite: ") + sqlite3_errmsg(db_));
+    throw StoreError(std::string("SQLite: ") + sqlite3_errmsg(db_));
   }
   void run() {
     step();
@@ -90,7 +95,7 @@ sqlite3* open_db(const std::string& path) {
       SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
-    throw std::runtime_error("cannot open the Modbus database " + path + ": " + message);
+    throw StoreError("cannot open the Modbus database " + path + ": " + message);
   }
   sqlite3_busy_timeout(db, 5000);
   return db;
@@ -98,17 +103,20 @@ sqlite3* open_db(const std::string& path) {
 
 }  // namespace
 
-SampleStore::SampleStore(std::string path, std::int64_t queue_capacity, double retention_hours)
-    : path_(std::move(path)), capacity_(queue_capacity), retention_hours_(retention_hours) {
+SampleStore::SampleStore(std::string path, std::int64_t queue_capacity, double retention_hours, int prune_interval_ms)
+    : path_(std::move(path)),
+      capacity_(queue_capacity),
+      retention_hours_(retention_hours),
+      prune_interval_(std::chrono::milliseconds(prune_interval_ms)) {
   std::error_code ec;
   auto parent = std::filesystem::path(path_).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) throw std::runtime_error("cannot create the directory of the Modbus database " + path_ + ": " + ec.message());
+  if (ec) throw StoreError("cannot create the directory of the Modbus database " + path_ + ": " + ec.message());
 
   // One poller per file: a second one would poll the same groups twice into it.
   std::string lock_path = path_ + ".lock";
   lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0) throw std::runtime_error("cannot open " + lock_path + ": " + std::strerror(errno));
+  if (lock_fd_ < 0) throw StoreError("cannot open " + lock_path + ": " + std::strerror(errno));
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     std::ifstream in(lock_path);
     std::string holder;
@@ -137,6 +145,12 @@ SampleStore::SampleStore(std::string path, std::int64_t queue_capacity, double r
          "CREATE INDEX IF NOT EXISTS samples_by_time ON samples(group_name, ts_ms);");
     writer_db_ = open_db(path_);
     exec(writer_db_, "PRAGMA synchronous=NORMAL");
+    sqlite3_busy_handler(writer_db_, &SampleStore::on_busy, this);
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) == 0) {
+      file_dev_ = st.st_dev;
+      file_ino_ = st.st_ino;
+    }
   } catch (...) {
     sqlite3_close(db_);
     sqlite3_close(writer_db_);
@@ -150,6 +164,9 @@ SampleStore::~SampleStore() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
+    stop_deadline_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            (Clock::now() + kStopWriteGrace).time_since_epoch())
+                            .count();
   }
   wake_.notify_all();
   if (writer_.joinable()) writer_.join();
@@ -178,8 +195,45 @@ void SampleStore::flush(int timeout_ms) {
   drained_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return queued_ == 0; });
 }
 
+int SampleStore::on_busy(void* p, int count) {
+  // Runs on the writer thread only (the writer's connection): another connection holds the lock.
+  auto* self = static_cast<SampleStore*>(p);
+  auto now = Clock::now();
+  if (count == 0) self->busy_since_ = now;
+  auto deadline = self->busy_since_ + kBusyWait;
+  if (std::int64_t stop = self->stop_deadline_ns_.load(); stop != 0)
+    deadline = std::min(deadline, Clock::time_point(std::chrono::nanoseconds(stop)));
+  if (now >= deadline) return 0;  // SQLITE_BUSY: the batch is dropped and counted
+  std::this_thread::sleep_for(std::min<Clock::duration>(5ms, deadline - now));
+  return 1;
+}
+
+void SampleStore::set_error(const std::string& message) {
+  std::lock_guard lock(mutex_);
+  last_error_ = message;
+  last_error_ms_ = now_ms();
+}
+
+void SampleStore::check_file() {
+  // SQLite goes on writing into a file that was deleted (or renamed away) under it, and those
+  // samples vanish when the process ends: say so in the status rather than keep quiet.
+  struct stat st {};
+  bool same = ::stat(path_.c_str(), &st) == 0 && st.st_dev == file_dev_ && st.st_ino == file_ino_;
+  bool report = false;
+  {
+    std::lock_guard lock(mutex_);
+    report = !same && !file_missing_;
+    file_missing_ = !same;
+  }
+  if (report)
+    set_error("the database file " + path_ +
+              " was deleted or replaced while in use; samples written since are lost when the poller stops; "
+              "restart the worker to create it again");
+}
+
 void SampleStore::writer_loop() {
-  auto next_prune = Clock::now() + 1s;
+  auto next_prune = Clock::now() + std::min<Clock::duration>(1s, prune_interval_);
+  auto next_file_check = Clock::now() + 1s;
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait_until(lock, next_prune, [this] { return stopping_ || !queue_.empty(); });
@@ -193,7 +247,11 @@ void SampleStore::writer_loop() {
     if (!batches.empty()) write(batches);
     if (Clock::now() >= next_prune) {
       prune();
-      next_prune = Clock::now() + kPruneInterval;
+      next_prune = Clock::now() + prune_interval_;
+    }
+    if (Clock::now() >= next_file_check) {
+      check_file();
+      next_file_check = Clock::now() + 1s;
     }
     lock.lock();
     if (queue_.empty() && queued_ == 0) drained_.notify_all();
@@ -225,7 +283,8 @@ void SampleStore::write(std::deque<SampleBatch>& batches) {
     written_ += n;
   } else {
     dropped_ += n;
-    last_error_ = error;
+    last_error_ = "writing " + std::to_string(n) + " samples failed, dropped: " + error;
+    last_error_ms_ = now_ms();
   }
 }
 
@@ -239,11 +298,16 @@ void SampleStore::prune() {
       Statement groups(writer_db_, "SELECT DISTINCT name FROM groups");
       while (groups.step()) names.push_back(groups.text(0));
     }
+    std::int64_t deleted = 0;
     Statement del(writer_db_, "DELETE FROM samples WHERE group_name = ? AND ts_ms < ?");
-    for (const auto& name : names) del.bind(1, name).bind(2, cutoff).run();
-  } catch (const std::exception& e) {
+    for (const auto& name : names) {
+      del.bind(1, name).bind(2, cutoff).run();
+      deleted += sqlite3_changes(writer_db_);
+    }
     std::lock_guard lock(mutex_);
-    last_error_ = std::string("pruning: ") + e.what();
+    pruned_ += deleted;
+  } catch (const std::exception& e) {
+    set_error(std::string("pruning: ") + e.what());
   }
 }
 
@@ -262,6 +326,9 @@ void SampleStore::set_running(const std::string& name, bool running) {
 }
 
 void SampleStore::delete_group(const std::string& name) {
+  // The group has stopped; its samples still queued must land before the delete, or they would
+  // outlive it (and no prune would find them).
+  flush(2000);
   std::lock_guard lock(db_mutex_);
   Statement g(db_, "DELETE FROM groups WHERE name = ?");
   g.bind(1, name).run();
@@ -309,8 +376,13 @@ std::vector<SampleRow> SampleStore::scan(const SampleQuery& q, std::int64_t max_
 
 nlohmann::json SampleStore::stats() const {
   std::lock_guard lock(mutex_);
-  nlohmann::json out = {{"queued", queued_}, {"written", written_}, {"dropped", dropped_}, {"capacity", capacity_}};
-  if (!last_error_.empty()) out["last_error"] = last_error_;
+  nlohmann::json out = {{"queued", queued_},   {"written", written_}, {"dropped", dropped_},
+                        {"capacity", capacity_}, {"pruned", pruned_}};
+  if (!last_error_.empty()) {
+    out["last_error"] = last_error_;
+    out["last_error_time_ms"] = last_error_ms_;
+  }
+  if (file_missing_) out["file_missing"] = true;
   return out;
 }
 

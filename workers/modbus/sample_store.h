@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -20,6 +21,12 @@
 struct sqlite3;
 
 namespace mcpd::modbus {
+
+/// A failure of the database itself (SQLite's message), as opposed to bad input.
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 /// Values of one poll of one group, all stamped with the poll's start time.
 struct SampleBatch {
@@ -58,14 +65,15 @@ struct SampleQuery {
 class SampleStore {
  public:
   /// Another process holds the database's lock.
-  class Busy : public std::runtime_error {
+  class Busy : public StoreError {
    public:
-    using std::runtime_error::runtime_error;
+    using StoreError::StoreError;
   };
 
-  /// Opens (creating the file and its directory) and starts the writer. Throws Busy, or
-  /// std::runtime_error with SQLite's message.
-  SampleStore(std::string path, std::int64_t queue_capacity, double retention_hours);
+  /// Opens (creating the file and its directory) and starts the writer, which prunes samples
+  /// older than `retention_hours` (0: never) every `prune_interval_ms`. Throws Busy, or StoreError
+  /// with SQLite's message.
+  SampleStore(std::string path, std::int64_t queue_capacity, double retention_hours, int prune_interval_ms = 60000);
   ~SampleStore();
   SampleStore(const SampleStore&) = delete;
   SampleStore& operator=(const SampleStore&) = delete;
@@ -87,7 +95,9 @@ class SampleStore {
   /// Every sample in the range, by tag then time, for downsampling (bounded by `max_rows`).
   std::vector<SampleRow> scan(const SampleQuery& query, std::int64_t max_rows);
 
-  /// Writer statistics: queued, written, dropped, capacity, last_error.
+  /// Writer statistics: queued, written, dropped, capacity, pruned, and when something went wrong
+  /// last_error and last_error_time (epoch ms); file_missing when the database file was deleted
+  /// or replaced under the running writer.
   nlohmann::json stats() const;
   const std::string& path() const { return path_; }
 
@@ -95,11 +105,16 @@ class SampleStore {
   void writer_loop();
   void write(std::deque<SampleBatch>& batches);
   void prune();
+  void check_file();
+  void set_error(const std::string& message);
+  static int on_busy(void* self, int count);
 
   const std::string path_;
   const std::int64_t capacity_;
   const double retention_hours_;
+  const std::chrono::milliseconds prune_interval_;
   int lock_fd_ = -1;
+  unsigned long long file_dev_ = 0, file_ino_ = 0;  // the database file as opened
   sqlite3* db_ = nullptr;         // group definitions and queries, under db_mutex_
   sqlite3* writer_db_ = nullptr;  // the writer thread's own connection
   std::mutex db_mutex_;
@@ -111,8 +126,15 @@ class SampleStore {
   std::int64_t queued_ = 0;   // samples in queue_ and in the batch being written
   std::int64_t written_ = 0;
   std::int64_t dropped_ = 0;
+  std::int64_t pruned_ = 0;
   std::string last_error_;
+  std::int64_t last_error_ms_ = 0;
+  bool file_missing_ = false;
   bool stopping_ = false;
+  // Set once stopping: the writer's lock waits end by then, so a database another process keeps
+  // locked cannot hold up the shutdown (the samples still queued are dropped and counted).
+  std::atomic<std::int64_t> stop_deadline_ns_{0};
+  std::chrono::steady_clock::time_point busy_since_{};  // the writer thread's current lock wait
   std::thread writer_;
 };
 

@@ -30,7 +30,7 @@ Settings parse_settings(const json& object) {
   if (object.is_null()) return {};
   if (!object.is_object()) throw std::invalid_argument("modbus: must be a JSON object, got " + object.dump());
   static const char* known[] = {"db_path",           "max_running_groups",         "queue_capacity",
-                                "retention_hours",   "response_timeout_ms",        "connect_timeout_ms",
+                                "retention_hours",   "prune_interval_ms",          "response_timeout_ms",        "connect_timeout_ms",
                                 "reconnect_backoff_initial_ms", "reconnect_backoff_max_ms", "allowed_hosts"};
   for (auto it = object.begin(); it != object.end(); ++it) {
     bool ok = false;
@@ -52,6 +52,7 @@ Settings parse_settings(const json& object) {
     if (!it->is_number() || it->get<double>() < 0) bad("retention_hours", "a number >= 0 (0 keeps samples forever)", *it);
     s.retention_hours = it->get<double>();
   }
+  s.prune_interval_ms = static_cast<int>(integer(object, "prune_interval_ms", s.prune_interval_ms, 10, 86400000));
   s.response_timeout_ms = static_cast<int>(integer(object, "response_timeout_ms", s.response_timeout_ms, 1, 60000));
   s.connect_timeout_ms = static_cast<int>(integer(object, "connect_timeout_ms", s.connect_timeout_ms, 1, 60000));
   s.reconnect_backoff_initial_ms =

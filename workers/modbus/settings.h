@@ -15,6 +15,7 @@ struct Settings {
   int max_running_groups = 10;
   std::int64_t queue_capacity = 100000;  // samples waiting for the SQLite writer
   double retention_hours = 168;          // samples older than this are pruned; 0 keeps them forever
+  int prune_interval_ms = 60000;         // how often the writer prunes samples past retention_hours
   int response_timeout_ms = 1000;
   int connect_timeout_ms = 1000;
   int reconnect_backoff_initial_ms = 100;
