@@ -346,11 +346,20 @@ std::vector<Tool> tools_over(const std::shared_ptr<Poller>& poller) {
   json time_schema = {{"type", {"integer", "string"}}, {"description", "Epoch ms or ISO 8601 UTC."}};
   samples.input_schema =
       object_schema({{"group", name_schema("Group name.")},
-                     {"tag", {{"type", "string"}, {"minLength", 1}}},
+                     {"tag", {{"type", "string"}, {"minLength", 1}, {"description", "Only this tag's samples."}}},
                      {"from", time_schema},
                      {"to", time_schema},
-                     {"limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", 100000}, {"default", 1000}}},
-                     {"order", {{"type", "string"}, {"enum", {"oldest_first", "newest_first"}}, {"default", "oldest_first"}}},
+                     {"limit",
+                      {{"type", "integer"},
+                       {"minimum", 1},
+                       {"maximum", 100000},
+                       {"default", 1000},
+                       {"description", "At most this many rows (samples, or buckets with bucket_ms)."}}},
+                     {"order",
+                      {{"type", "string"},
+                       {"enum", {"oldest_first", "newest_first"}},
+                       {"default", "oldest_first"},
+                       {"description", "newest_first with a limit gives the latest samples."}}},
                      {"bucket_ms", {{"type", "integer"}, {"minimum", 1}, {"description", "Downsample into buckets of this width."}}}},
                     {"group"});
   samples.output_schema = {{"type", "object"},
