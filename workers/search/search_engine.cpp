@@ -68,11 +68,11 @@ ReadStatus read_file(const std::string& path, std::vector<char>& buffer, std::si
   return ReadStatus::ok;
 }
 
-/// Runs `work` on its own thread and, while it runs, calls `report` every 250 ms from this one
-/// (progress callbacks must come from the handler's thread).
-void run_reporting(const std::function<void()>& work, const std::function<void()>& report) {
+/// Runs `work` on its own thread and, while it runs, calls `report` every `interval_ms` from this
+/// one (progress callbacks must come from the handler's thread).
+void run_reporting(const std::function<void()>& work, const std::function<void()>& report, std::uint64_t interval_ms) {
   auto done = std::async(std::launch::async, work);
-  while (done.wait_for(std::chrono::milliseconds(250)) != std::future_status::ready) report();
+  while (done.wait_for(std::chrono::milliseconds(interval_ms)) != std::future_status::ready) report();
   done.get();
 }
 
@@ -96,6 +96,7 @@ enum class FileStatus : std::uint8_t { pending, pruned, searched, binary, unread
 
 struct FileResult {
   FileStatus status = FileStatus::pending;
+  bool stale = false;  // stat mode: pruned by an index entry whose stat no longer holds
   std::vector<MatchRecord> matches;
   std::uint64_t lines = 0, count = 0;  // matching lines, matches
 };
@@ -169,6 +170,41 @@ void search_content(std::string_view text, const Matcher& matcher, const TextQue
   });
 }
 
+/// What the stats say about the files of one search.
+struct Counts {
+  std::size_t searched = 0, matched = 0, binary = 0, unreadable = 0, too_large = 0, pruned = 0;
+  void add(const FileResult& r) {
+    switch (r.status) {
+      case FileStatus::searched: ++searched; if (r.count || r.lines) ++matched; break;
+      case FileStatus::binary: ++binary; break;
+      case FileStatus::unreadable: ++unreadable; break;
+      case FileStatus::too_large: ++too_large; break;
+      case FileStatus::pruned: ++pruned; break;
+      default: break;
+    }
+  }
+};
+
+/// Reads and searches one file into `r` (status and matches). `limit` as for search_content.
+void search_file(const std::string& path, const Matcher& matcher, const TextQuery& query, std::size_t limit,
+                 std::uint64_t max_file_bytes, std::vector<char>& buffer, FileResult& r) {
+  std::size_t size = 0;
+  switch (read_file(path, buffer, size, max_file_bytes)) {
+    case ReadStatus::ok: break;
+    case ReadStatus::unreadable: r.status = FileStatus::unreadable; return;
+    case ReadStatus::too_large: r.status = FileStatus::too_large; return;
+    case ReadStatus::not_regular: r.status = FileStatus::skipped; return;
+  }
+  std::string_view text(buffer.data(), size);
+  // A NUL anywhere makes the file binary, skipped whole (the deviation from rg in the header).
+  if (std::memchr(text.data(), 0, size)) {
+    r.status = FileStatus::binary;
+    return;
+  }
+  r.status = FileStatus::searched;
+  search_content(text, matcher, query, limit, r);
+}
+
 }  // namespace
 
 
@@ -180,13 +216,18 @@ struct Tree {
   std::unique_ptr<TreeWatcher> watcher;
   bool watcher_failed = false;  // inotify impossible here: index entries are checked by stat
   TrigramIndex index;
-  std::uint64_t epoch = 0;  // counts drains that changed something
-  bool index_full = false;
+  std::uint64_t max_indexed_files = 0, max_index_bytes = 0;
+  bool index_full = false;  // reached a limit; cleared once removals bring it under 90% of both
   struct Listing {
     std::uint64_t generation;
     std::shared_ptr<const std::vector<std::string>> files;
   };
   std::map<std::string, Listing> listings;
+  std::map<std::string, std::chrono::steady_clock::time_point> streamed;  // filters whose walk overflowed, when
+  // The indexer's batch in flight: what changed while it read (a file is stale only if touched).
+  bool batch_open = false;
+  bool batch_reset = false;  // the index was reset, or too much changed to tell: redo the batch
+  std::vector<TreeWatcher::Change> batch_changes;
   std::deque<std::string> queue;
   std::set<std::string> queued;
   std::set<std::string> unindexable;  // binary, unreadable, too large, KELVIN SIGN: searched every time
@@ -200,7 +241,6 @@ struct Tree {
     if (!watcher) return;
     std::vector<TreeWatcher::Change> changes;
     if (watcher->drain(&changes) == 0) return;
-    ++epoch;
     if (!watcher->healthy()) {
       // Events were lost: nothing the index says can be trusted. Start over with a new watcher.
       watcher.reset();
@@ -208,6 +248,7 @@ struct Tree {
       listings.clear();
       unindexable.clear();
       index_full = false;
+      batch_reset = true;
       return;
     }
     for (const auto& change : changes) {
@@ -216,6 +257,25 @@ struct Tree {
       if (change.is_dir) unindexable.clear();
       else unindexable.erase(rel);
     }
+    if (batch_open && !batch_reset) {
+      if (batch_changes.size() + changes.size() > 4096) batch_reset = true;
+      else batch_changes.insert(batch_changes.end(), changes.begin(), changes.end());
+    }
+    if (index_full && index.files() < max_indexed_files / 10 * 9 && index.bytes() < max_index_bytes / 10 * 9)
+      index_full = false;
+  }
+
+  /// Whether a change recorded while the batch was read touches `rel`. Caller holds `mutex`.
+  bool touched(const std::string& rel) const {
+    if (batch_reset) return true;
+    for (const auto& c : batch_changes) {
+      std::string changed = relative(c.path, root);
+      if (changed == rel) return true;
+      if (c.is_dir && (changed.empty() || (rel.size() > changed.size() && rel.compare(0, changed.size(), changed) == 0 &&
+                                           rel[changed.size()] == '/')))
+        return true;
+    }
+    return false;
   }
 
   ~Tree() {
@@ -243,7 +303,8 @@ SearchSettings SearchSettings::from_json(const json& settings) {
   };
   static const std::set<std::string> known = {"threads",          "index",          "max_indexed_files",
                                               "max_index_bytes",  "max_watched_dirs", "max_file_bytes",
-                                              "max_regex_memory_bytes", "max_trees"};
+                                              "max_regex_memory_bytes", "max_trees", "max_listed_files",
+                                              "progress_interval_ms"};
   for (const auto& [key, value] : settings.items())
     if (!known.count(key)) {
       std::string list;
@@ -257,6 +318,8 @@ SearchSettings SearchSettings::from_json(const json& settings) {
   unsigned_key("max_file_bytes", 1, 1ull << 40, s.max_file_bytes);
   unsigned_key("max_regex_memory_bytes", 1 << 20, 1ull << 32, s.max_regex_memory_bytes);
   unsigned_key("max_trees", 1, 1024, s.max_trees);
+  unsigned_key("max_listed_files", 1, 1ull << 31, s.max_listed_files);
+  unsigned_key("progress_interval_ms", 1, 60000, s.progress_interval_ms);
   if (settings.contains("index")) {
     if (!settings["index"].is_boolean()) throw std::invalid_argument("search.index: must be true or false");
     s.index = settings["index"].get<bool>();
@@ -276,6 +339,8 @@ std::shared_ptr<Tree> SearchEngine::tree_for(const std::string& dir) {
   if (!tree) {
     tree = std::make_shared<Tree>();
     tree->root = dir;
+    tree->max_indexed_files = settings_.max_indexed_files;
+    tree->max_index_bytes = settings_.max_index_bytes;
   }
   tree->last_used = ++tick_;
   if (trees_.size() > settings_.max_trees) {
@@ -301,29 +366,54 @@ std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree
         return it->second.files;
       }
     }
+    // A walk that overflowed is not tried again for a while: the tree is that large.
+    auto it = tree.streamed.find(key);
+    if (it != tree.streamed.end()) {
+      if (Clock::now() - it->second < std::chrono::minutes(5)) return nullptr;
+      tree.streamed.erase(it);
+    }
   }
   reused = false;
   WalkCounters counters;
   CancelToken cancel = context.cancel;
   std::function<bool()> cancelled = [cancel] { return cancel.cancelled(); };
   std::vector<std::string> files;
+  bool overflow = false;
   try {
-    run_reporting([&] { files = walk_files(tree.root, filter, threads_, counters, cancelled); },
-                  [&] {
-                    context.report(0, 0, "listing files: " + std::to_string(counters.files.load()) + " found in " +
-                                             std::to_string(counters.directories.load()) + " directories");
-                  });
+    run_reporting(
+        [&] {
+          files = walk_files(tree.root, filter, threads_, counters, cancelled, settings_.max_listed_files, &overflow);
+        },
+        [&] {
+          context.report(0, 0,
+                         "listing files: " + std::to_string(counters.files.load()) + " found in " +
+                             std::to_string(counters.directories.load()) + " directories");
+        },
+        settings_.progress_interval_ms);
   } catch (const std::invalid_argument& e) {
     throw ToolError(e.what());
   }
   context.check_cancelled();
+  if (overflow) {
+    std::lock_guard lock(tree.mutex);
+    if (tree.streamed.size() > 16) tree.streamed.clear();
+    tree.streamed[key] = Clock::now();
+    return nullptr;
+  }
   auto shared = std::make_shared<const std::vector<std::string>>(std::move(files));
   std::lock_guard lock(tree.mutex);
-  // Cache it only if nothing changed while walking (the watcher would have said so).
+  // Cache it only if nothing changed while walking (the watcher would have said so), and only
+  // max_listed_files paths in all of the tree's listings together.
   if (tree.watcher) {
     tree.refresh();
     if (tree.watcher && tree.watcher->generation() == generation) {
-      if (tree.listings.size() > 16) tree.listings.clear();
+      tree.listings.erase(key);
+      std::size_t held = 0;
+      for (const auto& [k, l] : tree.listings) held += l.files->size();
+      while (!tree.listings.empty() && (tree.listings.size() >= 16 || held + shared->size() > settings_.max_listed_files)) {
+        held -= tree.listings.begin()->second.files->size();
+        tree.listings.erase(tree.listings.begin());
+      }
       tree.listings[key] = {generation, shared};
     }
   }
@@ -333,7 +423,9 @@ std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree
 namespace {
 
 // The background indexer of one tree: sets up the watcher before it reads anything, then indexes
-// the queued files in batches, dropping a batch when an event arrived while it was being read.
+// the queued files in batches, reading again the files of a batch that an event touched while the
+// batch was being read (only those: a busy build directory elsewhere in the tree must not starve
+// the index).
 void run_indexer(Tree* tree, SearchSettings settings) {
   std::vector<char> buffer;
   std::unique_lock lock(tree->mutex);
@@ -360,8 +452,10 @@ void run_indexer(Tree* tree, SearchSettings settings) {
       batch.push_back(std::move(tree->queue.front()));
       tree->queue.pop_front();
     }
-    std::uint64_t epoch = tree->epoch;
     bool stat_mode = !tree->watcher;
+    tree->batch_open = true;
+    tree->batch_reset = false;
+    tree->batch_changes.clear();
     lock.unlock();
     struct Indexed {
       std::string path;
@@ -376,12 +470,12 @@ void run_indexer(Tree* tree, SearchSettings settings) {
       std::size_t size = 0;
       struct stat st;
       if (read_file(join(tree->root, rel), buffer, size, settings.max_file_bytes, &st) != ReadStatus::ok) {
-        skipped.push_back(rel);
+        skipped.push_back(std::move(rel));
         continue;
       }
       std::string_view content(buffer.data(), size);
       if (std::memchr(content.data(), 0, content.size())) {  // binary: never searched anyway
-        skipped.push_back(rel);
+        skipped.push_back(std::move(rel));
         continue;
       }
       // Without inotify only the stat guards the entry; a change within the timestamp's
@@ -390,29 +484,39 @@ void run_indexer(Tree* tree, SearchSettings settings) {
       bool indexable = false;
       auto trigrams = TrigramIndex::trigrams_of(content, indexable);
       if (!indexable) {
-        skipped.push_back(rel);
+        skipped.push_back(std::move(rel));
         continue;
       }
       done.push_back({std::move(rel), std::move(trigrams), st});
     }
     lock.lock();
     tree->refresh();
-    if (tree->epoch != epoch) {
-      // Something changed while we read: those contents may be stale. Read them again.
-      for (auto& d : done) tree->queue.push_back(std::move(d.path));
-      for (auto& rel : skipped) tree->queue.push_back(std::move(rel));
-      continue;
-    }
+    tree->batch_open = false;
+    // What changed while we read may be stale: read it again (it stays in `queued`).
     for (auto& d : done) {
+      if (tree->touched(d.path)) {
+        tree->queue.push_back(std::move(d.path));
+        continue;
+      }
       tree->queued.erase(d.path);
-      if (tree->index.files() >= settings.max_indexed_files || tree->index.bytes() >= settings.max_index_bytes) {
+      if (tree->index_full || tree->index.files() >= settings.max_indexed_files ||
+          tree->index.bytes() >= settings.max_index_bytes) {
         tree->index_full = true;
-        break;
+        continue;
       }
       tree->index.add(d.path, d.trigrams, static_cast<std::uint64_t>(d.st.st_size), mtime_ns(d.st), d.st.st_ino);
     }
-    for (auto& rel : skipped) tree->unindexable.insert(rel);
-    for (auto& rel : batch) tree->queued.erase(rel);
+    for (auto& rel : skipped) {
+      if (tree->touched(rel)) {
+        tree->queue.push_back(std::move(rel));
+        continue;
+      }
+      tree->queued.erase(rel);
+      tree->unindexable.insert(rel);
+    }
+    for (auto& rel : batch)  // what was not moved out: the racy ones (stat mode), queued again by a later query
+      if (!rel.empty()) tree->queued.erase(rel);
+    tree->batch_changes.clear();
     if (tree->index_full) {
       tree->queue.clear();
       tree->queued.clear();
@@ -420,33 +524,93 @@ void run_indexer(Tree* tree, SearchSettings settings) {
   }
 }
 
-json stats_json(const std::vector<FileResult>& results, std::size_t listed, std::size_t candidates, bool index_used,
-                std::size_t indexed, std::size_t pending, bool listing_reused, double elapsed_ms) {
-  std::size_t searched = 0, matched = 0, binary = 0, unreadable = 0, too_large = 0, pruned = 0;
-  for (const auto& r : results) {
-    switch (r.status) {
-      case FileStatus::searched: ++searched; if (r.count || r.lines) ++matched; break;
-      case FileStatus::binary: ++binary; break;
-      case FileStatus::unreadable: ++unreadable; break;
-      case FileStatus::too_large: ++too_large; break;
-      case FileStatus::pruned: ++pruned; break;
-      default: break;
-    }
-  }
+json stats_json(const Counts& c, std::size_t listed, std::size_t candidates, bool index_used, std::size_t indexed,
+                std::size_t pending, bool index_full, bool listing_reused, bool streamed, double elapsed_ms) {
   return {{"files_listed", listed},
-          {"files_searched", searched},
-          {"files_matched", matched},
-          {"binary_skipped", binary},
-          {"unreadable_skipped", unreadable},
-          {"too_large_skipped", too_large},
+          {"files_searched", c.searched},
+          {"files_matched", c.matched},
+          {"binary_skipped", c.binary},
+          {"unreadable_skipped", c.unreadable},
+          {"too_large_skipped", c.too_large},
+          {"streamed", streamed},
           {"index",
            {{"used", index_used},
             {"candidates", candidates},
-            {"pruned", pruned},
+            {"pruned", c.pruned},
             {"indexed_files", indexed},
             {"pending_files", pending},
+            {"full", index_full},
             {"listing_reused", listing_reused}}},
           {"elapsed_ms", elapsed_ms}};
+}
+
+/// One matched file as the collector sees it.
+struct Hit {
+  const std::string* path;
+  const FileResult* result;
+};
+
+/// Turns the matched files, in path order, into the answer's list up to the caps; sets
+/// `truncated` and `message` when it cut.
+json collect(const std::vector<Hit>& hits, const TextQuery& query, const ToolContext& context, bool& truncated,
+             std::string& message) {
+  const std::size_t cap = query.max_results;
+  const std::size_t byte_budget = context.max_result_bytes / 2 > 4096 ? context.max_result_bytes / 2 - 4096 : 1024;
+  std::size_t bytes = 0, kept = 0;
+  json list = json::array();
+  for (const Hit& hit : hits) {
+    if (truncated) break;
+    const FileResult& r = *hit.result;
+    std::string path = replace_invalid_utf8(*hit.path);
+    if (query.output == OutputMode::files || query.output == OutputMode::count) {
+      if (kept == cap) {
+        truncated = true;
+        message = "stopped at max_results (" + std::to_string(cap) + " files); narrow the search or raise max_results";
+        break;
+      }
+      bytes += path.size() + 40;
+      if (bytes > byte_budget) {
+        truncated = true;
+        message = "stopped at " + std::to_string(kept) + " files to stay under the result size limit";
+        break;
+      }
+      if (query.output == OutputMode::files)
+        list.push_back(path);
+      else
+        list.push_back({{"path", path}, {"lines", r.lines}, {"matches", r.count}});
+      ++kept;
+      continue;
+    }
+    for (const auto& m : r.matches) {
+      if (kept == cap) {
+        truncated = true;
+        message = "stopped at max_results (" + std::to_string(cap) + " matches); narrow the search or raise max_results";
+        break;
+      }
+      std::size_t size = path.size() + m.text.size() + 120;
+      for (const auto& b : m.before) size += b.size() + 4;
+      for (const auto& a : m.after) size += a.size() + 4;
+      if (bytes + size > byte_budget) {
+        truncated = true;
+        message = "stopped at " + std::to_string(kept) + " matches to stay under the result size limit (" +
+                  std::to_string(context.max_result_bytes) + " bytes); narrow the search or use max_results";
+        break;
+      }
+      bytes += size;
+      json item = {{"path", path},        {"line", m.line},         {"column", m.column},
+                   {"text", m.text},      {"byte_offset", m.begin}, {"byte_end", m.end}};
+      if (m.text_cut) item["text_truncated"] = true;
+      if (query.context_before) item["before"] = m.before;
+      if (query.context_after) item["after"] = m.after;
+      list.push_back(std::move(item));
+      ++kept;
+    }
+  }
+  return list;
+}
+
+const char* list_name(OutputMode mode) {
+  return mode == OutputMode::matches ? "matches" : mode == OutputMode::files ? "files" : "counts";
 }
 
 }  // namespace
@@ -469,6 +633,7 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
   if (S_ISDIR(st.st_mode)) {
     tree = tree_for(dir);
     files = listing(*tree, query.filter, context, listing_reused);
+    if (!files) return stream_text(dir, matcher, query, context, started);
   } else {
     auto slash = target.rfind('/');
     dir = slash == 0 ? "/" : target.substr(0, slash);
@@ -481,7 +646,7 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
   std::vector<FileResult> results(n);
   std::vector<TrigramIndex::Entry> pruned_entries;  // stat mode: what to compare
   std::vector<std::uint32_t> pruned_slot(n, UINT32_MAX);
-  bool index_used = false, stat_mode = false;
+  bool index_used = false, stat_mode = false, index_full = false;
   std::size_t indexed = 0, pending = 0, candidates = n;
   std::vector<std::string> unindexed;
   if (tree) {
@@ -540,22 +705,11 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
           finished.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
+        r.stale = true;  // changed since indexed: searched now, indexed again below
       }
-      std::size_t size = 0;
-      switch (read_file(path, buffer, size, settings_.max_file_bytes)) {
-        case ReadStatus::ok: break;
-        case ReadStatus::unreadable: r.status = FileStatus::unreadable; continue;
-        case ReadStatus::too_large: r.status = FileStatus::too_large; continue;
-        case ReadStatus::not_regular: r.status = FileStatus::skipped; continue;
-      }
-      std::string_view text(buffer.data(), size);
-      if (std::memchr(text.data(), 0, size)) {
-        r.status = FileStatus::binary;
-        continue;
-      }
-      r.status = FileStatus::searched;
-      search_content(text, matcher, query, cap + 1, r);
-      units.fetch_add(by_files ? (r.lines ? 1 : 0) : r.matches.size(), std::memory_order_relaxed);
+      search_file(path, matcher, query, cap + 1, settings_.max_file_bytes, buffer, r);
+      if (r.status == FileStatus::searched)
+        units.fetch_add(by_files ? (r.lines ? 1 : 0) : r.matches.size(), std::memory_order_relaxed);
       finished.fetch_add(1, std::memory_order_relaxed);
     }
   };
@@ -570,137 +724,217 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
       [&] {
         context.report(static_cast<double>(finished.load()), static_cast<double>(n),
                        "searched " + std::to_string(finished.load()) + " of " + std::to_string(n) + " files");
-      });
+      },
+      settings_.progress_interval_ms);
   context.check_cancelled();
 
-  if (tree && !unindexed.empty()) {
+  if (tree) {
     std::lock_guard lock(tree->mutex);
+    bool wake = false;
     for (auto& rel : unindexed)
-      if (tree->queued.insert(rel).second) tree->queue.push_back(std::move(rel));
+      if (tree->queued.insert(rel).second) {
+        tree->queue.push_back(std::move(rel));
+        wake = true;
+      }
+    for (std::size_t i = 0; i < n; ++i)
+      if (results[i].stale && settings_.index && !tree->index_full && tree->queued.insert((*files)[i]).second) {
+        tree->queue.push_back((*files)[i]);
+        wake = true;
+      }
     pending = tree->queue.size();
-    if (!tree->indexer.joinable()) tree->indexer = std::thread(run_indexer, tree.get(), settings_);
-    tree->wake.notify_all();
-  } else if (tree) {
-    std::lock_guard lock(tree->mutex);
-    pending = tree->queue.size();
+    index_full = tree->index_full;
+    if (wake) {
+      if (!tree->indexer.joinable()) tree->indexer = std::thread(run_indexer, tree.get(), settings_);
+      tree->wake.notify_all();
+    }
   }
 
   // Collect in path order up to the caps.
+  std::vector<Hit> hits;
+  Counts counts;
+  for (std::size_t i = 0; i < n; ++i) {
+    counts.add(results[i]);
+    if (results[i].status == FileStatus::searched && results[i].lines) hits.push_back({&(*files)[i], &results[i]});
+  }
   json out = json::object();
   out["root"] = replace_invalid_utf8(dir);
   bool truncated = false;
   std::string message;
-  const std::size_t byte_budget = context.max_result_bytes / 2 > 4096 ? context.max_result_bytes / 2 - 4096 : 1024;
-  std::size_t bytes = 0, kept = 0;
-  json list = json::array();
-  for (std::size_t i = 0; i < n && !truncated; ++i) {
-    const FileResult& r = results[i];
-    if (r.status != FileStatus::searched || r.lines == 0) continue;
-    std::string path = replace_invalid_utf8((*files)[i]);
-    if (query.output == OutputMode::files || query.output == OutputMode::count) {
-      if (kept == cap) {
-        truncated = true;
-        message = "stopped at max_results (" + std::to_string(cap) + " files); narrow the search or raise max_results";
-        break;
-      }
-      bytes += path.size() + 40;
-      if (bytes > byte_budget) {
-        truncated = true;
-        message = "stopped at " + std::to_string(kept) + " files to stay under the result size limit";
-        break;
-      }
-      if (query.output == OutputMode::files)
-        list.push_back(path);
-      else
-        list.push_back({{"path", path}, {"lines", r.lines}, {"matches", r.count}});
-      ++kept;
-      continue;
-    }
-    for (const auto& m : r.matches) {
-      if (kept == cap) {
-        truncated = true;
-        message = "stopped at max_results (" + std::to_string(cap) + " matches); narrow the search or raise max_results";
-        break;
-      }
-      std::size_t size = path.size() + m.text.size() + 120;
-      for (const auto& b : m.before) size += b.size() + 4;
-      for (const auto& a : m.after) size += a.size() + 4;
-      if (bytes + size > byte_budget) {
-        truncated = true;
-        message = "stopped at " + std::to_string(kept) + " matches to stay under the result size limit (" +
-                  std::to_string(context.max_result_bytes) + " bytes); narrow the search or use max_results";
-        break;
-      }
-      bytes += size;
-      json item = {{"path", path},        {"line", m.line},         {"column", m.column},
-                   {"text", m.text},      {"byte_offset", m.begin}, {"byte_end", m.end}};
-      if (m.text_cut) item["text_truncated"] = true;
-      if (query.context_before) item["before"] = m.before;
-      if (query.context_after) item["after"] = m.after;
-      list.push_back(std::move(item));
-      ++kept;
-    }
-  }
-  out[query.output == OutputMode::matches ? "matches" : query.output == OutputMode::files ? "files" : "counts"] =
-      std::move(list);
+  out[list_name(query.output)] = collect(hits, query, context, truncated, message);
   out["truncated"] = truncated;
   if (truncated) out["message"] = message;
   double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
-  out["stats"] = stats_json(results, n, candidates, index_used, indexed, pending, listing_reused, elapsed);
+  out["stats"] =
+      stats_json(counts, n, candidates, index_used, indexed, pending, index_full, listing_reused, false, elapsed);
   return out;
 }
+
+json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, const TextQuery& query,
+                               ToolContext& context, Clock::time_point started) {
+  // Each file is searched by the walker thread that found it. Only matched files are kept, and of
+  // those only the ones with the smallest paths that hold max_results + 1 units: enough to answer
+  // exactly as the listed search does, in memory bounded by the caps, not by the tree.
+  const bool by_files = query.output != OutputMode::matches;
+  const std::size_t cap = query.max_results;
+  auto units_of = [&](const FileResult& r) -> std::size_t { return by_files ? 1 : r.matches.size(); };
+  std::mutex mutex;
+  std::map<std::string, FileResult> kept;
+  std::size_t kept_units = 0;
+  Counts counts;
+  WalkCounters walked;
+  std::atomic<std::size_t> finished{0};
+  std::vector<std::vector<char>> buffers(threads_);
+  CancelToken cancel = context.cancel;
+  std::function<bool()> cancelled = [cancel] { return cancel.cancelled(); };
+  // Whether `rel` sorts after every path kept while the kept ones already fill the cap.
+  auto beyond_cap = [&](const std::string& rel) {
+    return kept_units > cap && !kept.empty() && rel > kept.rbegin()->first;
+  };
+  auto on_file = [&](unsigned worker, std::string&& rel) {
+    if (cancel.cancelled()) return;
+    {
+      std::lock_guard lock(mutex);
+      if (beyond_cap(rel)) return;
+    }
+    FileResult r;
+    search_file(join(dir, rel), matcher, query, cap + 1, settings_.max_file_bytes, buffers[worker], r);
+    finished.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(mutex);
+    counts.add(r);
+    if (r.status != FileStatus::searched || r.lines == 0 || beyond_cap(rel)) return;
+    kept_units += units_of(r);
+    kept.emplace(std::move(rel), std::move(r));
+    while (kept.size() > 1 && kept_units - units_of(std::prev(kept.end())->second) > cap) {
+      kept_units -= units_of(std::prev(kept.end())->second);
+      kept.erase(std::prev(kept.end()));
+    }
+  };
+  try {
+    run_reporting([&] { walk_each(dir, query.filter, threads_, walked, cancelled, on_file); },
+                  [&] {
+                    context.report(static_cast<double>(finished.load()), 0,
+                                   "searched " + std::to_string(finished.load()) + " of " +
+                                       std::to_string(walked.files.load()) + " files found so far");
+                  },
+                  settings_.progress_interval_ms);
+  } catch (const std::invalid_argument& e) {
+    throw ToolError(e.what());
+  }
+  context.check_cancelled();
+  std::vector<Hit> hits;
+  for (const auto& [path, r] : kept) hits.push_back({&path, &r});
+  json out = json::object();
+  out["root"] = replace_invalid_utf8(dir);
+  bool truncated = false;
+  std::string message;
+  out[list_name(query.output)] = collect(hits, query, context, truncated, message);
+  out["truncated"] = truncated;
+  if (truncated) out["message"] = message;
+  double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  std::size_t listed = walked.files.load();
+  out["stats"] = stats_json(counts, listed, listed, false, 0, 0, false, false, true, elapsed);
+  return out;
+}
+
+namespace {
+
+/// search_files' test of one path: a glob, or a case-insensitive fragment of the file name.
+class NameTest {
+ public:
+  explicit NameTest(const std::string& pattern) {
+    if (has_glob_meta(pattern)) {
+      try {
+        glob_.emplace(pattern);
+      } catch (const std::invalid_argument& e) {
+        throw ToolError(e.what());
+      }
+    } else {
+      fragment_ = pattern;
+      for (auto& c : fragment_) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  bool operator()(const std::string& rel) const {
+    if (glob_) return glob_->matches(rel);
+    std::string_view name = rel;
+    auto slash = name.rfind('/');
+    if (slash != std::string_view::npos) name.remove_prefix(slash + 1);
+    std::string lower(name);
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return fragment_.empty() || lower.find(fragment_) != std::string::npos;
+  }
+
+ private:
+  std::optional<Glob> glob_;
+  std::string fragment_;
+};
+
+json files_answer(const std::string& root, json list, std::size_t matched, std::size_t listed, std::size_t cap,
+                  bool reused, bool streamed, Clock::time_point started) {
+  bool truncated = matched > list.size();
+  json out = {{"root", replace_invalid_utf8(root)}, {"files", std::move(list)}, {"truncated", truncated}};
+  if (truncated)
+    out["message"] = "stopped at max_results (" + std::to_string(cap) + " of " + std::to_string(matched) +
+                     " files); narrow the pattern or raise max_results";
+  double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  out["stats"] = {{"files_listed", listed}, {"files_matched", matched}, {"listing_reused", reused},
+                  {"streamed", streamed},   {"elapsed_ms", elapsed}};
+  return out;
+}
+
+}  // namespace
 
 json SearchEngine::search_files(const std::string& target, const FilesQuery& query, ToolContext& context) {
   auto started = Clock::now();
   struct stat st;
   if (::stat(target.c_str(), &st) != 0) throw ToolError("cannot read '" + target + "': " + std::strerror(errno));
   if (!S_ISDIR(st.st_mode)) throw ToolError("path '" + target + "' is not a directory");
+  NameTest test(query.pattern);
   auto tree = tree_for(target);
   bool reused = false;
   auto files = listing(*tree, query.filter, context, reused);
-  std::optional<Glob> glob;
-  std::string fragment;
-  if (has_glob_meta(query.pattern)) {
-    try {
-      glob.emplace(query.pattern);
-    } catch (const std::invalid_argument& e) {
-      throw ToolError(e.what());
-    }
-  } else {
-    fragment = query.pattern;
-    for (auto& c : fragment) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
+  if (!files) return stream_files(target, query, context, started);
   json list = json::array();
-  bool truncated = false;
   std::size_t matched = 0;
   for (const auto& rel : *files) {
-    bool hit;
-    if (glob) {
-      hit = glob->matches(rel);
-    } else {
-      std::string_view name = rel;
-      auto slash = name.rfind('/');
-      if (slash != std::string_view::npos) name.remove_prefix(slash + 1);
-      std::string lower(name);
-      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      hit = fragment.empty() || lower.find(fragment) != std::string::npos;
-    }
-    if (!hit) continue;
+    if (!test(rel)) continue;
     ++matched;
-    if (list.size() == query.max_results) {
-      truncated = true;
-      continue;
-    }
-    list.push_back(replace_invalid_utf8(rel));
+    if (list.size() < query.max_results) list.push_back(replace_invalid_utf8(rel));
   }
-  json out = {{"root", replace_invalid_utf8(target)}, {"files", std::move(list)}, {"truncated", truncated}};
-  if (truncated)
-    out["message"] = "stopped at max_results (" + std::to_string(query.max_results) + " of " +
-                     std::to_string(matched) + " files); narrow the pattern or raise max_results";
-  double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
-  out["stats"] = {{"files_listed", files->size()}, {"files_matched", matched}, {"listing_reused", reused},
-                  {"elapsed_ms", elapsed}};
-  return out;
+  return files_answer(target, std::move(list), matched, files->size(), query.max_results, reused, false, started);
+}
+
+json SearchEngine::stream_files(const std::string& dir, const FilesQuery& query, ToolContext& context,
+                                Clock::time_point started) {
+  // The max_results smallest matching paths, kept in a bounded set while the walk streams.
+  NameTest test(query.pattern);
+  std::mutex mutex;
+  std::set<std::string> kept;
+  std::size_t matched = 0;
+  WalkCounters walked;
+  CancelToken cancel = context.cancel;
+  std::function<bool()> cancelled = [cancel] { return cancel.cancelled(); };
+  auto on_file = [&](unsigned, std::string&& rel) {
+    if (!test(rel)) return;
+    std::lock_guard lock(mutex);
+    ++matched;
+    if (kept.size() == query.max_results && (kept.empty() || rel > *kept.rbegin())) return;
+    kept.insert(std::move(rel));
+    if (kept.size() > query.max_results) kept.erase(std::prev(kept.end()));
+  };
+  try {
+    run_reporting([&] { walk_each(dir, query.filter, threads_, walked, cancelled, on_file); },
+                  [&] {
+                    context.report(static_cast<double>(walked.files.load()), 0,
+                                   "listing files: " + std::to_string(walked.files.load()) + " found");
+                  },
+                  settings_.progress_interval_ms);
+  } catch (const std::invalid_argument& e) {
+    throw ToolError(e.what());
+  }
+  context.check_cancelled();
+  json list = json::array();
+  for (const auto& rel : kept) list.push_back(replace_invalid_utf8(rel));
+  return files_answer(dir, std::move(list), matched, walked.files.load(), query.max_results, false, true, started);
 }
 
 bool SearchEngine::wait_for_index(const std::string& dir) {

@@ -2,9 +2,23 @@
 // tool family instance; per searched directory it keeps a Tree: the file listings (per filter),
 // an inotify TreeWatcher, and a TrigramIndex built in the background after the first query, so the
 // first search costs what an exhaustive one costs and later ones read only candidate files.
+//
+// Memory stays bounded on any tree: the listings a tree keeps hold at most max_listed_files paths
+// together, and a walk that finds more is not kept at all: the search then runs while the walk
+// goes ("streamed": each file searched as it is found, only the matches with the smallest paths
+// kept, no index), with the same results. The index holds at most max_indexed_files files and
+// about max_index_bytes; files beyond are searched every time, and stats.index says how much of
+// the tree it covers (indexed_files of files_listed, full).
+//
+// Deviation from rg (documented in the README): a file with a NUL byte anywhere is binary and is
+// skipped whole (counted in stats.binary_skipped). rg reads a file in buffers of about 64 KiB and
+// quits at the first buffer holding a NUL, so for a NUL found after the first buffer it still
+// reports the matches of the buffers before it (with a "binary file" warning); those matches are
+// not returned here. For a NUL within the first 64 KiB both return nothing.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -29,6 +43,8 @@ struct SearchSettings {
   std::uint64_t max_file_bytes = 1024ull << 20;  // larger files are skipped and counted
   std::int64_t max_regex_memory_bytes = 64 << 20;
   std::uint64_t max_trees = 8;  // directories with their own listing and index, least recent evicted
+  std::uint64_t max_listed_files = 1000000;  // paths kept in listings per tree; a larger walk is streamed
+  std::uint64_t progress_interval_ms = 250;  // how often a running search reports progress
 
   /// Reads the settings object; throws std::invalid_argument naming the key ("search.threads: ...").
   static SearchSettings from_json(const json& settings);
@@ -72,9 +88,14 @@ class SearchEngine {
 
  private:
   std::shared_ptr<Tree> tree_for(const std::string& dir);
-  /// The listing for `filter`, reusing the tree's cached one while its watcher saw no change.
+  /// The listing for `filter`, reusing the tree's cached one while its watcher saw no change;
+  /// nullptr when the tree has more than max_listed_files such files (then the caller streams).
   std::shared_ptr<const std::vector<std::string>> listing(Tree& tree, const WalkFilter& filter, ToolContext& context,
                                                           bool& reused);
+  json stream_text(const std::string& dir, const Matcher& matcher, const TextQuery& query, ToolContext& context,
+                   std::chrono::steady_clock::time_point started);
+  json stream_files(const std::string& dir, const FilesQuery& query, ToolContext& context,
+                    std::chrono::steady_clock::time_point started);
 
   SearchSettings settings_;
   unsigned threads_;

@@ -38,6 +38,18 @@ bool TreeWatcher::watch_tree(const std::string& dir) {
   return true;
 }
 
+void TreeWatcher::unwatch_tree(const std::string& dir) {
+  std::string below = dir == "/" ? "/" : dir + "/";
+  for (auto it = dirs_.begin(); it != dirs_.end();) {
+    if (it->second == dir || it->second.compare(0, below.size(), below) == 0) {
+      ::inotify_rm_watch(fd_, it->first);  // its IN_IGNORED then finds no entry
+      it = dirs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 std::size_t TreeWatcher::drain(std::vector<Change>* changes) {
   alignas(inotify_event) char buffer[64 * 1024];
   std::size_t events = 0;
@@ -65,6 +77,10 @@ std::size_t TreeWatcher::drain(std::vector<Change>* changes) {
       }
       std::string path = e->len ? (dir == "/" ? "/" : dir + "/") + e->name : dir;
       bool is_dir = (e->mask & IN_ISDIR) != 0;
+      // A directory moved away keeps its watches (the kernel follows the inode), under paths that
+      // no longer hold it: drop them. Moved within the tree, IN_MOVED_TO watches it again below.
+      // (Deleted directories need nothing: the kernel ends their watches with IN_IGNORED.)
+      if (is_dir && (e->mask & IN_MOVED_FROM)) unwatch_tree(path);
       if (is_dir && (e->mask & (IN_CREATE | IN_MOVED_TO)) && std::string_view(e->name) != ".git") watch_tree(path);
       if (changes) changes->push_back({path, is_dir});
     }

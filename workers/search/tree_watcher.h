@@ -40,6 +40,7 @@ class TreeWatcher {
  private:
   TreeWatcher(int fd, std::string root, std::size_t max_dirs) : fd_(fd), root_(std::move(root)), max_dirs_(max_dirs) {}
   bool watch_tree(const std::string& dir);
+  void unwatch_tree(const std::string& dir);
 
   int fd_;
   std::string root_;

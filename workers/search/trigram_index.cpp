@@ -78,6 +78,7 @@ std::vector<std::uint32_t> TrigramIndex::trigrams_of(std::string_view content, b
 void TrigramIndex::add(const std::string& path, const std::vector<std::uint32_t>& trigrams, std::uint64_t size,
                        std::int64_t mtime_ns, std::uint64_t inode) {
   remove(path, false);
+  compact_if_sparse();
   auto id = static_cast<std::uint32_t>(alive_.size());
   alive_.push_back(true);
   for (std::uint32_t t : trigrams) {
@@ -87,22 +88,47 @@ void TrigramIndex::add(const std::string& path, const std::vector<std::uint32_t>
     }
     lists_[slot_[t] - 1].push_back(id);
   }
-  bytes_ += trigrams.size() * sizeof(std::uint32_t) + path.size() + 64;
+  std::uint64_t cost = trigrams.size() * sizeof(std::uint32_t) + path.size() + 64;
+  id_bytes_.push_back(static_cast<std::uint32_t>(std::min<std::uint64_t>(cost, UINT32_MAX)));
+  bytes_ += id_bytes_.back();
   by_path_[path] = Entry{id, size, mtime_ns, inode};
+}
+
+void TrigramIndex::compact_if_sparse() {
+  if (dead_ < 1024 || dead_ < alive_.size() / 2) return;
+  std::vector<std::uint32_t> new_id(alive_.size(), UINT32_MAX);
+  std::uint32_t next = 0;
+  std::vector<std::uint32_t> bytes;
+  for (std::size_t id = 0; id < alive_.size(); ++id)
+    if (alive_[id]) {
+      new_id[id] = next++;
+      bytes.push_back(id_bytes_[id]);
+    }
+  for (auto& list : lists_) {
+    std::size_t out = 0;
+    for (std::uint32_t id : list)
+      if (new_id[id] != UINT32_MAX) list[out++] = new_id[id];  // ascending order is kept
+    list.resize(out);
+    list.shrink_to_fit();
+  }
+  for (auto& [path, entry] : by_path_) entry.id = new_id[entry.id];
+  alive_.assign(next, true);
+  id_bytes_ = std::move(bytes);
+  dead_ = 0;
 }
 
 void TrigramIndex::remove(const std::string& path, bool prefix) {
   if (!prefix) {
     auto it = by_path_.find(path);
     if (it == by_path_.end()) return;
-    alive_[it->second.id] = false;
+    kill(it->second.id);
     by_path_.erase(it);
     return;
   }
   std::string below = path.empty() ? "" : path + "/";
   for (auto it = by_path_.begin(); it != by_path_.end();) {
     if (path.empty() || it->first == path || it->first.compare(0, below.size(), below) == 0) {
-      alive_[it->second.id] = false;
+      kill(it->second.id);
       it = by_path_.erase(it);
     } else {
       ++it;
@@ -110,9 +136,17 @@ void TrigramIndex::remove(const std::string& path, bool prefix) {
   }
 }
 
+void TrigramIndex::kill(std::uint32_t id) {
+  alive_[id] = false;
+  bytes_ -= id_bytes_[id];
+  ++dead_;
+}
+
 void TrigramIndex::clear() {
   by_path_.clear();
   alive_.clear();
+  id_bytes_.clear();
+  dead_ = 0;
   std::fill(slot_.begin(), slot_.end(), 0);
   lists_.clear();
   bytes_ = 0;

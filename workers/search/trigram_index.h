@@ -73,15 +73,24 @@ class TrigramIndex {
 
   const Entry* find(const std::string& path) const;
   std::size_t files() const { return by_path_.size(); }
+  /// The memory the live entries account for (posting list entries, paths, bookkeeping).
   std::uint64_t bytes() const { return bytes_; }
+  /// Ids handed out since the last compaction, live or dead (what a query's bitmaps are sized by).
+  std::size_t ids() const { return alive_.size(); }
 
   CandidateSet candidates(const IndexQuery& query) const;
 
  private:
   std::vector<std::uint64_t> files_with(std::string_view atom) const;
+  /// Drops dead ids from the posting lists and renumbers the live ones, once dead ids outnumber
+  /// the live ones: amortised O(1) per removal, so an often edited tree keeps a bounded index.
+  void compact_if_sparse();
+  void kill(std::uint32_t id);
 
   std::unordered_map<std::string, Entry> by_path_;
   std::vector<bool> alive_;                       // by id
+  std::vector<std::uint32_t> id_bytes_;           // by id: what the entry added to bytes_
+  std::size_t dead_ = 0;
   std::vector<std::uint32_t> slot_;               // by trigram: index into lists_ + 1, 0 when none
   std::vector<std::vector<std::uint32_t>> lists_; // posting lists, ids ascending
   std::uint64_t bytes_ = 0;

@@ -117,7 +117,11 @@ class Walk {
     pending_ = 1;
   }
 
-  void run_worker(std::vector<std::string>& out) {
+  using Sink = std::function<void(std::string&&)>;
+
+  void stop() { stop_ = true; }
+
+  void run_worker(const Sink& out) {
     while (true) {
       DirTask task;
       {
@@ -139,13 +143,19 @@ class Walk {
   }
 
  private:
-  void read_directory(const DirTask& task, std::vector<std::string>& out, std::vector<DirTask>& subdirs) {
+  void read_directory(const DirTask& task, const Sink& out, std::vector<DirTask>& subdirs) {
     DIR* d = ::opendir(task.path.c_str());
     if (!d) return;
     counters_.directories.fetch_add(1, std::memory_order_relaxed);
     std::string prefix = task.path == "/" ? "/" : task.path + "/";
     std::string rel_prefix = task.relative.empty() ? "" : task.relative + "/";
+    std::size_t entries = 0;
     while (dirent* e = ::readdir(d)) {
+      // A directory can hold millions of entries: poll the stop and the cancel within it too.
+      if (++entries % 256 == 0 && (stop_.load(std::memory_order_relaxed) || cancelled_())) {
+        stop_ = true;
+        break;
+      }
       std::string_view name = e->d_name;
       if (name == "." || name == ".." || name == ".git") continue;
       unsigned char type = e->d_type;
@@ -162,8 +172,8 @@ class Walk {
       if (is_dir) {
         subdirs.push_back(DirTask{abs, rel, filter_.no_ignore ? nullptr : make_node(task.node, abs)});
       } else {
-        out.push_back(std::move(rel));
         counters_.files.fetch_add(1, std::memory_order_relaxed);
+        out(std::move(rel));
       }
     }
     ::closedir(d);
@@ -224,14 +234,30 @@ std::string WalkFilter::key() const {
 }
 
 std::vector<std::string> walk_files(const std::string& dir, const WalkFilter& filter, unsigned threads,
-                                    WalkCounters& counters, const std::function<bool()>& cancelled) {
+                                    WalkCounters& counters, const std::function<bool()>& cancelled,
+                                    std::size_t limit, bool* overflow) {
   Walk walk(dir, filter, counters, cancelled);
   threads = std::max(1u, threads);
   std::vector<std::vector<std::string>> outs(threads);
+  std::atomic<std::size_t> found{0};
+  std::atomic<bool> over{false};
+  auto run = [&](unsigned i) {
+    walk.run_worker([&, i](std::string&& rel) {
+      if (over.load(std::memory_order_relaxed)) return;
+      if (limit && found.fetch_add(1, std::memory_order_relaxed) >= limit) {
+        over = true;
+        walk.stop();
+        return;
+      }
+      outs[i].push_back(std::move(rel));
+    });
+  };
   std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&, i] { walk.run_worker(outs[i]); });
-  walk.run_worker(outs[0]);
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back(run, i);
+  run(0);
   for (auto& t : pool) t.join();
+  if (overflow) *overflow = over;
+  if (over) return {};
   std::vector<std::string> files;
   std::size_t total = 0;
   for (auto& o : outs) total += o.size();
@@ -239,6 +265,18 @@ std::vector<std::string> walk_files(const std::string& dir, const WalkFilter& fi
   for (auto& o : outs) std::move(o.begin(), o.end(), std::back_inserter(files));
   std::sort(files.begin(), files.end());
   return files;
+}
+
+void walk_each(const std::string& dir, const WalkFilter& filter, unsigned threads, WalkCounters& counters,
+               const std::function<bool()>& cancelled,
+               const std::function<void(unsigned worker, std::string&& rel)>& on_file) {
+  Walk walk(dir, filter, counters, cancelled);
+  threads = std::max(1u, threads);
+  auto run = [&](unsigned i) { walk.run_worker([&, i](std::string&& rel) { on_file(i, std::move(rel)); }); };
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back(run, i);
+  run(0);
+  for (auto& t : pool) t.join();
 }
 
 bool list_directories(const std::string& dir, std::size_t limit, std::vector<std::string>& out) {

@@ -32,10 +32,20 @@ struct WalkCounters {
 
 /// Lists the files under `dir` (canonical, absolute) that pass `filter`, relative to `dir`,
 /// '/'-separated, sorted bytewise. Runs `threads` threads; stops early (returning what it has)
-/// when `cancelled` returns true; that is polled between directories. Throws
+/// when `cancelled` returns true; that is polled between directories. With `limit` > 0 it also
+/// stops once more than `limit` files were found, sets `*overflow` and returns an empty list, so
+/// that a tree with millions of files never has its whole listing in memory. Throws
 /// std::invalid_argument for a bad glob.
 std::vector<std::string> walk_files(const std::string& dir, const WalkFilter& filter, unsigned threads,
-                                    WalkCounters& counters, const std::function<bool()>& cancelled);
+                                    WalkCounters& counters, const std::function<bool()>& cancelled,
+                                    std::size_t limit = 0, bool* overflow = nullptr);
+
+/// The same walk without a listing: calls `on_file(worker, relative_path)` for each file as it is
+/// found, from `threads` threads at once (`worker` is 0 .. threads-1, so the callback can keep
+/// per-thread state), in no particular order. Memory stays bounded by the directories pending.
+void walk_each(const std::string& dir, const WalkFilter& filter, unsigned threads, WalkCounters& counters,
+               const std::function<bool()>& cancelled,
+               const std::function<void(unsigned worker, std::string&& rel)>& on_file);
 
 /// Every directory under `dir` (itself included), except .git directories and symlinks, up to
 /// `limit` entries; returns false when there are more. Used to set up watches.
