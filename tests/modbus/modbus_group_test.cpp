@@ -12,23 +12,6 @@ using namespace mcpd;
 using namespace mcpd::test;
 using namespace std::chrono_literals;
 
-json group(const std::string& name, int port, json more = json::object()) {
-  json g = {{"name", name},
-            {"host", "127.0.0.1"},
-            {"port", port},
-            {"tags",
-             {{{"name", "count"}, {"address", 0}, {"type", "int16"}},
-              {{"name", "minus"}, {"address", 1}, {"type", "int16"}},
-              {{"name", "temp"}, {"address", 10}, {"type", "float32"}},
-              {{"name", "total"}, {"address", 20}, {"type", "int32"}, {"scale", 0.01}},
-              {{"name", "level"}, {"address", 0}, {"table", "input"}},
-              {{"name", "pump"}, {"address", 0}, {"table", "coils"}},
-              {{"name", "door"}, {"address", 1}, {"table", "discrete"}}}},
-            {"mode", "FIXED"},
-            {"interval_ms", 100}};
-  for (auto it = more.begin(); it != more.end(); ++it) g[it.key()] = it.value();
-  return g;
-}
 
 json group_status(ModbusKit& kit, const std::string& name) { return kit.call("modbus_status", {{"name", name}})["groups"][0]; }
 
@@ -40,7 +23,7 @@ TEST_CASE("a FIXED group at 100 ms polls on the k*interval grid for 3 s, batched
   ModbusServer server;
   TempDir dir;
   ModbusKit kit(dir.path / "m.sqlite");
-  json created = kit.call("modbus_group_create", group("line1", server.port()));
+  json created = kit.call("modbus_group_create", fixed_group("line1", server.port()));
   CHECK(created["state"] == "stopped");
   CHECK(created["requests_per_poll"] == 4);  // holding 0..21 (gaps of 8) in one request, input, coils, discrete
   kit.call("modbus_group_start", {{"name", "line1"}});
@@ -87,7 +70,7 @@ TEST_CASE("a HANDSHAKE group polls only when triggered, and triggers within 1 s 
   ModbusServer server;
   TempDir dir;
   ModbusKit kit(dir.path / "m.sqlite");
-  kit.call("modbus_group_create", group("batch", server.port(), {{"mode", "HANDSHAKE"}}));
+  kit.call("modbus_group_create", fixed_group("batch", server.port(), {{"mode", "HANDSHAKE"}}));
   CHECK(contains(kit.error("modbus_group_trigger", {{"name", "batch"}}), "is stopped; start it"));
   kit.call("modbus_group_start", {{"name", "batch"}});
   std::this_thread::sleep_for(300ms);
@@ -111,7 +94,7 @@ TEST_CASE("a HANDSHAKE group polls only when triggered, and triggers within 1 s 
   CHECK(status["coalesced_triggers"] == 1);
   CHECK(sample_count(kit, "batch", "count") == 2);
 
-  kit.call("modbus_group_create", group("fixed", server.port()));
+  kit.call("modbus_group_create", fixed_group("fixed", server.port()));
   CHECK(contains(kit.error("modbus_group_trigger", {{"name", "fixed"}}), "is FIXED"));
 }
 
@@ -119,7 +102,7 @@ TEST_CASE("a server that dies mid-run: errors are counted, polling goes on, and 
   ModbusServer server;
   TempDir dir;
   ModbusKit kit(dir.path / "m.sqlite");
-  kit.call("modbus_group_create", group("line", server.port()));
+  kit.call("modbus_group_create", fixed_group("line", server.port()));
   kit.call("modbus_group_start", {{"name", "line"}});
   REQUIRE(eventually([&] { return group_status(kit, "line")["success_count"].get<int>() >= 5; }));
 
@@ -144,9 +127,9 @@ TEST_CASE("groups are isolated: one on a dead device does not stop one on a live
   ModbusServer server;
   TempDir dir;
   ModbusKit kit(dir.path / "m.sqlite");
-  kit.call("modbus_group_create", group("dead", free_tcp_port()));
-  kit.call("modbus_group_create", group("bad_host", 502, {{"host", "no-such-host.invalid"}}));
-  kit.call("modbus_group_create", group("live", server.port()));
+  kit.call("modbus_group_create", fixed_group("dead", free_tcp_port()));
+  kit.call("modbus_group_create", fixed_group("bad_host", 502, {{"host", "no-such-host.invalid"}}));
+  kit.call("modbus_group_create", fixed_group("live", server.port()));
   for (const char* name : {"dead", "bad_host", "live"}) kit.call("modbus_group_start", {{"name", name}});
   std::this_thread::sleep_for(1500ms);
   json dead = group_status(kit, "dead");
@@ -163,7 +146,7 @@ TEST_CASE("a tag at an address the device lacks: the exception is counted, the o
   ModbusServer server;
   TempDir dir;
   ModbusKit kit(dir.path / "m.sqlite");
-  json g = group("partial", server.port(), {{"tags", {{{"name", "ok"}, {"address", 0}}, {{"name", "missing"}, {"address", 9000}}}}});
+  json g = fixed_group("partial", server.port(), {{"tags", {{{"name", "ok"}, {"address", 0}}, {{"name", "missing"}, {"address", 9000}}}}});
   kit.call("modbus_group_create", g);
   kit.call("modbus_group_start", {{"name", "partial"}});
   REQUIRE(eventually([&] { return group_status(kit, "partial")["error_count"].get<int>() >= 3; }));
@@ -178,7 +161,7 @@ TEST_CASE("max_running_groups rejects the next start clearly") {
   ModbusServer server;
   TempDir dir;
   ModbusKit kit(dir.path / "m.sqlite", {{"max_running_groups", 2}});
-  for (const char* name : {"a", "b", "c"}) kit.call("modbus_group_create", group(name, server.port(), {{"interval_ms", 500}}));
+  for (const char* name : {"a", "b", "c"}) kit.call("modbus_group_create", fixed_group(name, server.port(), {{"interval_ms", 500}}));
   kit.call("modbus_group_start", {{"name", "a"}});
   kit.call("modbus_group_start", {{"name", "b"}});
   std::string refused = kit.error("modbus_group_start", {{"name", "c"}});
@@ -192,14 +175,14 @@ TEST_CASE("group definitions are checked, named, updated and deleted") {
   ModbusServer server;
   TempDir dir;
   ModbusKit kit(dir.path / "m.sqlite");
-  json bad = group("g", server.port());
+  json bad = fixed_group("g", server.port());
   bad["tags"][2]["type"] = "float64";
   CHECK(kit.error("modbus_group_create", bad) ==
         "tags[2].type: unknown type 'float64'; use int16, uint16, int32, uint32 or float32");
-  CHECK(contains(kit.error("modbus_group_create", group("g", server.port(), {{"interval_ms", nullptr}})), "interval_ms"));
-  CHECK(contains(kit.error("modbus_group_create", group("bad name!", server.port())), "name:"));
-  kit.call("modbus_group_create", group("g", server.port()));
-  CHECK(contains(kit.error("modbus_group_create", group("g", server.port())), "exists"));
+  CHECK(contains(kit.error("modbus_group_create", fixed_group("g", server.port(), {{"interval_ms", nullptr}})), "interval_ms"));
+  CHECK(contains(kit.error("modbus_group_create", fixed_group("bad name!", server.port())), "name:"));
+  kit.call("modbus_group_create", fixed_group("g", server.port()));
+  CHECK(contains(kit.error("modbus_group_create", fixed_group("g", server.port())), "exists"));
   CHECK(contains(kit.error("modbus_group_start", {{"name", "nope"}}), "no group named 'nope'; groups: g"));
 
   kit.call("modbus_group_start", {{"name", "g"}});
@@ -217,7 +200,7 @@ TEST_CASE("modbus_samples: tag, time range, limit, order and downsampling") {
   ModbusServer server;
   TempDir dir;
   ModbusKit kit(dir.path / "m.sqlite");
-  kit.call("modbus_group_create", group("s", server.port(), {{"interval_ms", 50}}));
+  kit.call("modbus_group_create", fixed_group("s", server.port(), {{"interval_ms", 50}}));
   kit.call("modbus_group_start", {{"name", "s"}});
   std::this_thread::sleep_for(1200ms);
   kit.call("modbus_group_stop", {{"name", "s"}});
@@ -260,8 +243,8 @@ TEST_CASE("running groups resume from SQLite when the poller is recreated; one f
   auto db = dir.path / "state" / "m.sqlite";  // the directory is created
   {
     ModbusKit first(db);
-    first.call("modbus_group_create", group("keep", server.port()));
-    first.call("modbus_group_create", group("idle", server.port()));
+    first.call("modbus_group_create", fixed_group("keep", server.port()));
+    first.call("modbus_group_create", fixed_group("idle", server.port()));
     first.call("modbus_group_start", {{"name", "keep"}});
     REQUIRE(eventually([&] { return sample_count(first, "keep", "count") >= 3; }));
 
@@ -290,7 +273,7 @@ TEST_CASE("stopping ten running groups takes well under 5 s") {
   for (int i = 0; i < 10; ++i) {
     std::string name = "g";
     name += std::to_string(i);  // not "g" + to_string(i): GCC 12 -O2 reports a false -Wrestrict there
-    kit.call("modbus_group_create", group(name, server.port()));
+    kit.call("modbus_group_create", fixed_group(name, server.port()));
     kit.call("modbus_group_start", {{"name", name}});
   }
   std::this_thread::sleep_for(500ms);

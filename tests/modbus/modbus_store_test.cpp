@@ -15,21 +15,6 @@ using namespace mcpd::test;
 using namespace mcpd::modbus;
 using namespace std::chrono_literals;
 
-json group(const std::string& name, int port, json more = json::object()) {
-  json g = {{"name", name},
-            {"host", "127.0.0.1"},
-            {"port", port},
-            {"tags",
-             {{{"name", "count"}, {"address", 0}, {"type", "int16"}},
-              {{"name", "minus"}, {"address", 1}, {"type", "int16"}},
-              {{"name", "temp"}, {"address", 10}, {"type", "float32"}},
-              {{"name", "level"}, {"address", 0}, {"table", "input"}},
-              {{"name", "pump"}, {"address", 0}, {"table", "coils"}}}},
-            {"mode", "FIXED"},
-            {"interval_ms", 20}};
-  for (auto it = more.begin(); it != more.end(); ++it) g[it.key()] = it.value();
-  return g;
-}
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -41,7 +26,7 @@ TEST_CASE("a writer that cannot keep up: the queue stays within queue_capacity, 
   TempDir dir;
   auto db = dir.path / "m.sqlite";
   ModbusKit kit(db, {{"queue_capacity", 100}});
-  kit.call("modbus_group_create", group("fast", server.port()));  // 5 tags every 20 ms: 250 samples/s
+  kit.call("modbus_group_create", fixed_group("fast", server.port(), {{"interval_ms", 20}}));  // 7 tags every 20 ms: 350 samples/s
   kit.call("modbus_group_start", {{"name", "fast"}});
   REQUIRE(eventually([&] { return kit.call("modbus_status", json::object())["writer"]["written"].get<int>() >= 10; }));
 
@@ -58,10 +43,10 @@ TEST_CASE("a writer that cannot keep up: the queue stays within queue_capacity, 
     }
     json status = kit.call("modbus_status", json::object());
     CHECK(max_queued <= 100);  // the memory bound: never more than the capacity waits
-    CHECK(max_queued >= 90);   // and it did fill: 100 is 20 polls of 5
+    CHECK(max_queued >= 90);   // and it did fill: 100 is about 14 polls of 7
     CHECK(max_depth <= 100);
     CHECK(status["writer"]["capacity"] == 100);
-    CHECK(status["writer"]["dropped"].get<std::int64_t>() >= 250);  // about 1.1 s of 250/s
+    CHECK(status["writer"]["dropped"].get<std::int64_t>() >= 250);  // about 1.1 s of 350/s
     CHECK(status["groups"][0]["dropped_samples"] == status["writer"]["dropped"]);
     CHECK(status["groups"][0]["state"] == "running");
     CHECK(status["groups"][0]["error_count"] == 0);  // a full queue is not a device error
@@ -83,7 +68,7 @@ TEST_CASE("a writer that cannot keep up: the queue stays within queue_capacity, 
   std::int64_t successes = final_status["groups"][0]["success_count"];
   CHECK(final_status["writer"]["queued"] == 0);
   CHECK(stored == final_status["writer"]["written"]);
-  CHECK(stored + final_status["writer"]["dropped"].get<std::int64_t>() == successes * 5);
+  CHECK(stored + final_status["writer"]["dropped"].get<std::int64_t>() == successes * 7);
 }
 
 TEST_CASE("retention: the store prunes samples older than retention_hours every prune_interval_ms; 0 keeps all") {
@@ -132,7 +117,7 @@ TEST_CASE("retention through the poller: a running group keeps only the last ret
   TempDir dir;
   // 0.0002 h = 720 ms.
   ModbusKit kit(dir.path / "m.sqlite", {{"retention_hours", 0.0002}, {"prune_interval_ms", 100}});
-  kit.call("modbus_group_create", group("short", server.port(), {{"interval_ms", 50}}));
+  kit.call("modbus_group_create", fixed_group("short", server.port(), {{"interval_ms", 50}}));
   kit.call("modbus_group_start", {{"name", "short"}});
   std::int64_t started = now_ms();
   std::this_thread::sleep_for(1800ms);
@@ -152,7 +137,7 @@ TEST_CASE("the database file deleted under a running poller: reported in modbus_
   TempDir dir;
   auto db = dir.path / "m.sqlite";
   ModbusKit kit(db);
-  kit.call("modbus_group_create", group("g", server.port(), {{"interval_ms", 50}}));
+  kit.call("modbus_group_create", fixed_group("g", server.port(), {{"interval_ms", 50}}));
   kit.call("modbus_group_start", {{"name", "g"}});
   REQUIRE(eventually([&] { return kit.call("modbus_status", json::object())["writer"]["written"].get<int>() >= 10; }));
   std::filesystem::remove(db);
@@ -173,10 +158,10 @@ TEST_CASE("devices that hang: status answers at once, and the whole stop stays u
   TempDir dir;
   ModbusKit kit(dir.path / "m.sqlite", {{"connect_timeout_ms", 30000}, {"response_timeout_ms", 30000}});
   json one_tag = {{{"name", "v"}, {"address", 0}}};
-  kit.call("modbus_group_create", group("hang_connect", no_connect.port(), {{"tags", one_tag}, {"interval_ms", 100}}));
-  kit.call("modbus_group_create", group("hang_answer", no_answer.port(), {{"tags", one_tag}, {"interval_ms", 100}}));
+  kit.call("modbus_group_create", fixed_group("hang_connect", no_connect.port(), {{"tags", one_tag}, {"interval_ms", 100}}));
+  kit.call("modbus_group_create", fixed_group("hang_answer", no_answer.port(), {{"tags", one_tag}, {"interval_ms", 100}}));
   kit.call("modbus_group_create",
-           group("hang_trigger", no_answer.port(), {{"tags", one_tag}, {"mode", "HANDSHAKE"}, {"unit", 2}}));
+           fixed_group("hang_trigger", no_answer.port(), {{"tags", one_tag}, {"mode", "HANDSHAKE"}, {"unit", 2}}));
   kit.call("modbus_group_start", {{"name", "hang_connect"}});
   kit.call("modbus_group_start", {{"name", "hang_answer"}});
   kit.call("modbus_group_start", {{"name", "hang_trigger"}});

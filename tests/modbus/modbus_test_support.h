@@ -52,6 +52,26 @@ struct ModbusKit {
   }
 };
 
+/// A FIXED group on 127.0.0.1:`port` every 100 ms with one tag of each table and decoding that
+/// tests/support/modbus_server.py documents (7 tags); `more` replaces any field.
+inline json fixed_group(const std::string& name, int port, const json& more = json::object()) {
+  json g = {{"name", name},
+            {"host", "127.0.0.1"},
+            {"port", port},
+            {"tags",
+             {{{"name", "count"}, {"address", 0}, {"type", "int16"}},
+              {{"name", "minus"}, {"address", 1}, {"type", "int16"}},
+              {{"name", "temp"}, {"address", 10}, {"type", "float32"}},
+              {{"name", "total"}, {"address", 20}, {"type", "int32"}, {"scale", 0.01}},
+              {{"name", "level"}, {"address", 0}, {"table", "input"}},
+              {{"name", "pump"}, {"address", 0}, {"table", "coils"}},
+              {{"name", "door"}, {"address", 1}, {"table", "discrete"}}}},
+            {"mode", "FIXED"},
+            {"interval_ms", 100}};
+  for (auto it = more.begin(); it != more.end(); ++it) g[it.key()] = it.value();
+  return g;
+}
+
 /// Polls until `predicate` holds or `timeout` passes.
 template <class Predicate>
 bool eventually(Predicate predicate, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
@@ -65,61 +85,54 @@ bool eventually(Predicate predicate, std::chrono::milliseconds timeout = std::ch
 
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-/// A TCP port on 127.0.0.1 that takes no connection and answers nothing: a listener with a full
-/// accept queue (backlog 0, already filled), so the kernel drops further SYNs and connect() hangs
-/// the way it does for a powered-off device behind a router.
-class BlackholePort {
+/// A listening TCP socket on 127.0.0.1 and a free port that never accepts, never reads, never
+/// answers: what a hung device looks like from outside.
+class LoopbackListener {
  public:
-  BlackholePort() {
+  explicit LoopbackListener(int backlog) {
     listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener_, 0) == 0);
-    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    port_ = ntohs(addr.sin_port);
+    addr_.sin_family = AF_INET;
+    addr_.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr_;
+    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr_), sizeof addr_) == 0);
+    REQUIRE(::listen(listener_, backlog) == 0);
+    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr_), &len) == 0);
+  }
+  ~LoopbackListener() { ::close(listener_); }
+  LoopbackListener(const LoopbackListener&) = delete;
+  LoopbackListener& operator=(const LoopbackListener&) = delete;
+  int port() const { return ntohs(addr_.sin_port); }
+
+ protected:
+  int listener_ = -1;
+  sockaddr_in addr_{};
+};
+
+/// A port that takes no connection: its accept queue (backlog 0) is already full, so the kernel
+/// drops further SYNs and connect() hangs the way it does for a powered-off device behind a router.
+class BlackholePort : public LoopbackListener {
+ public:
+  BlackholePort() : LoopbackListener(0) {
     for (int i = 0; i < 3; ++i) {  // fill the queue
       int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-      (void)::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      (void)::connect(fd, reinterpret_cast<sockaddr*>(&addr_), sizeof addr_);
       fillers_.push_back(fd);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ~BlackholePort() {
     for (int fd : fillers_) ::close(fd);
-    ::close(listener_);
   }
-  int port() const { return port_; }
 
  private:
-  int listener_ = -1;
-  int port_ = 0;
   std::vector<int> fillers_;
 };
 
-/// A TCP port on 127.0.0.1 that accepts connections (the kernel completes them) but never reads
-/// nor answers: a device whose Modbus server hangs, so every request waits out its timeout.
-class SilentPort {
+/// A port that accepts connections (the kernel completes them) but never reads nor answers: a
+/// device whose Modbus server hangs, so every request waits out its timeout.
+class SilentPort : public LoopbackListener {
  public:
-  SilentPort() {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener_, 64) == 0);
-    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~SilentPort() { ::close(listener_); }
-  int port() const { return port_; }
-
- private:
-  int listener_ = -1;
-  int port_ = 0;
+  SilentPort() : LoopbackListener(64) {}
 };
 
 /// Another connection holding the SQLite write lock of `path` (as a backup job or an sqlite3 shell
