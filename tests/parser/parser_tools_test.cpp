@@ -748,6 +748,26 @@ TEST_CASE("outline filters by kinds and caps max_symbols") {
   CHECK(capped["truncated"] == true);
 }
 
+TEST_CASE("outline of generated code: a tree-sitter parser.c, and a file of 6000 functions") {
+  // Its parse tables are initializer lists of 100,000+ children, which made tree-sitter 0.20's
+  // query cursor quadratic (over 30 s for this 1.5 MB file). Their insides are skipped now; the
+  // definitions around and above them are outlined as before.
+  json parser = call("code_outline", {{"path", (kGrammars / "tree-sitter-go" / "src" / "parser.c").string()}}).structured;
+  CHECK(symbol(parser, "ts_symbol_identifiers", "type") != nullptr);
+  CHECK(symbol(parser, "ts_lex", "function") != nullptr);  // encloses a switch of thousands of cases
+  CHECK(symbol(parser, "ts_lex_keywords", "function") != nullptr);
+  CHECK(symbol(parser, "tree_sitter_go", "function") != nullptr);  // after the crowded tables
+
+  // A crowded root is queried child by child: every function, with its doc comment.
+  std::string many = "package main\n";
+  for (int i = 0; i < 6000; ++i) many += "// Number " + std::to_string(i) + ".\nfunc f" + std::to_string(i) + "() {}\n";
+  json all = call("code_outline", {{"language", "go"}, {"code", many}, {"max_symbols", 10000}}).structured;
+  REQUIRE(all["symbols"].size() == 6000);
+  CHECK(all["symbols"][0]["name"] == "f0");
+  CHECK(all["symbols"][5999]["name"] == "f5999");
+  CHECK(all["symbols"][4321]["doc"] == "Number 4321.");
+}
+
 TEST_CASE("every language's tags query compiles, concurrently on first use") {
   std::vector<std::thread> threads;
   std::vector<std::string> failures(4);

@@ -121,18 +121,76 @@ std::vector<std::pair<TSNode, std::uint32_t>> preceding_comments(TSNode definiti
   return comments;
 }
 
+/// Where the tags query runs: exec roots, each with the byte ranges of it to visit.
+struct QueryPlan {
+  std::vector<TSNode> roots;
+  std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> spans;  // per root
+};
+
+/// A node with more children than this is crowded. tree-sitter 0.20's query cursor pays, at every
+/// node it visits, a walk over that node's later siblings (ts_tree_cursor_current_status), so the
+/// children of a node with 100,000 of them (a generated parse table, a data array) cost minutes:
+/// code_outline of a 1.5 MB parser.c ran into its deadline. Below this bound the cost is nothing.
+constexpr std::uint32_t kCrowdedChildren = 4096;
+
+/// Plans the query around crowded nodes: their insides are skipped (they hold data, not
+/// definitions; a definition enclosing one is still found from the span before it, since tags
+/// patterns name a definition's head, not its body), and a crowded root is queried child by child.
+QueryPlan plan_query(TSNode root) {
+  QueryPlan plan;
+  if (ts_node_child_count(root) > kCrowdedChildren) {
+    TSTreeCursor top = ts_tree_cursor_new(root);
+    if (ts_tree_cursor_goto_first_child(&top)) {
+      do plan.roots.push_back(ts_tree_cursor_current_node(&top));
+      while (ts_tree_cursor_goto_next_sibling(&top));
+    }
+    ts_tree_cursor_delete(&top);
+  } else {
+    plan.roots.push_back(root);
+  }
+  for (TSNode exec_root : plan.roots) {
+    auto& spans = plan.spans.emplace_back();
+    std::uint32_t from = ts_node_start_byte(exec_root);
+    TSTreeCursor walk = ts_tree_cursor_new(exec_root);
+    bool more = true;
+    while (more) {
+      TSNode node = ts_tree_cursor_current_node(&walk);
+      bool crowded = ts_node_child_count(node) > kCrowdedChildren && !ts_node_eq(node, exec_root);
+      if (crowded) {
+        spans.emplace_back(from, ts_node_start_byte(node));
+        from = ts_node_end_byte(node);
+      } else if (ts_tree_cursor_goto_first_child(&walk)) {
+        continue;
+      }
+      while (!ts_tree_cursor_goto_next_sibling(&walk))
+        if (!ts_tree_cursor_goto_parent(&walk)) {
+          more = false;
+          break;
+        }
+    }
+    ts_tree_cursor_delete(&walk);
+    spans.emplace_back(from, ts_node_end_byte(exec_root));
+  }
+  return plan;
+}
+
 std::vector<Symbol> collect_symbols(const Language& language, TSNode root, std::string_view source,
                                     const ToolContext& context) {
   const Query& query = tags_query(language);
-  QueryCursor cursor;
-  ts_query_cursor_exec(cursor.get(), query.get(), root);
   // One symbol per name node, from the earliest pattern that tags it, as tree-sitter's own tagger
   // decides: Rust's "function in an impl block" pattern precedes the plain function one, so a
-  // method is a method, not also a function.
+  // method is a method, not also a function. The same match found from two spans counts once.
   std::map<std::pair<std::uint32_t, std::uint32_t>, Symbol> by_name;
   std::int64_t doc_capture = query.capture_id("doc");
   TSQueryMatch match;
   std::uint64_t seen = 0;
+  QueryPlan plan = plan_query(root);
+  for (std::size_t r = 0; r < plan.roots.size(); ++r)
+  for (const auto& [span_start, span_end] : plan.spans[r]) {
+  if (span_start >= span_end && plan.spans[r].size() > 1) continue;
+  QueryCursor cursor;
+  if (plan.spans[r].size() > 1) ts_query_cursor_set_byte_range(cursor.get(), span_start, span_end);
+  ts_query_cursor_exec(cursor.get(), query.get(), plan.roots[r]);
   while (ts_query_cursor_next_match(cursor.get(), &match)) {
     if (++seen % kCancelCheckEvery == 0) context.check_cancelled();
     if (!query.accepts(match, source)) continue;
@@ -175,6 +233,7 @@ std::vector<Symbol> collect_symbols(const Language& language, TSNode root, std::
     if (!inserted && (symbol.pattern < kept.pattern ||
                       (symbol.pattern == kept.pattern && symbol.doc.size() > kept.doc.size())))
       kept = std::move(symbol);
+  }
   }
 
   std::vector<Symbol> symbols;
