@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace re2 {
 class RE2;
@@ -50,6 +51,26 @@ class Matcher {
   std::int64_t max_mem_;
   std::string literal_;  // non-empty: a case-sensitive literal searched with memmem
   std::unique_ptr<re2::RE2> re_;
+
+ public:
+  /// One literal of the inner-literal prefilter (ripgrep's "inner literal" optimisation): every
+  /// match of the regex contains one of the prefilter's literals, so only the lines holding one are
+  /// run through RE2. Folded literals are ASCII lowercase and found in any ASCII case.
+  struct Literal {
+    std::string text;
+    bool fold = false;
+    std::size_t rare1 = 0, rare2 = 0;  // the two rarest positions, compared first
+  };
+  /// The prefilter's literals (empty: every match is searched with RE2 over the whole text).
+  const std::vector<Literal>& prefilter() const { return prefilter_; }
+
+ private:
+  void build_prefilter(bool may_fold);
+  /// Calls on_line(line_start, line_end) for each line holding a prefilter literal, in order,
+  /// until it returns false.
+  template <typename OnLine>
+  void for_each_candidate_line(std::string_view text, OnLine&& on_line) const;
+  std::vector<Literal> prefilter_;
 };
 
 /// ripgrep's smart case: insensitive unless the pattern has an uppercase letter outside escapes.

@@ -121,13 +121,24 @@ void search_content(std::string_view text, const Matcher& matcher, const TextQue
   std::size_t counted_to = 0;
   std::uint64_t line_no = 1;
   std::size_t current_line_start = std::string_view::npos;
+  std::size_t current_line_end = 0;  // the current line's '\n' (or text.size()), once known
   const char* base = text.data();
   matcher.for_each_match(text, [&](std::size_t begin, std::size_t end) {
-    const void* nl = begin ? ::memrchr(base, '\n', begin) : nullptr;
-    std::size_t line_start = nl ? static_cast<const char*>(nl) - base + 1 : 0;
+    // Matches come in order: one on the current line needs no search for its start (a line with
+    // many matches would else be scanned back once per match).
+    std::size_t line_start;
+    if (current_line_start != std::string_view::npos && begin >= current_line_start && begin <= current_line_end) {
+      line_start = current_line_start;
+    } else {
+      std::size_t floor = current_line_start == std::string_view::npos ? 0 : counted_to;
+      const void* nl = begin > floor ? ::memrchr(base + floor, '\n', begin - floor) : nullptr;
+      line_start = nl ? static_cast<const char*>(nl) - base + 1 : floor;
+      const void* eol = ::memchr(base + begin, '\n', text.size() - begin);
+      current_line_end = eol ? static_cast<const char*>(eol) - base : text.size();
+    }
     if (line_start != current_line_start) {
       if (query.max_per_file && out.lines == query.max_per_file) return false;
-      line_no += std::count(base + counted_to, base + line_start, '\n');
+      if (query.output != OutputMode::count) line_no += std::count(base + counted_to, base + line_start, '\n');
       counted_to = line_start;
       current_line_start = line_start;
       ++out.lines;
@@ -140,8 +151,7 @@ void search_content(std::string_view text, const Matcher& matcher, const TextQue
     ++out.count;
     if (query.output == OutputMode::count) return true;
     if (out.matches.size() >= limit) return false;
-    const void* eol = ::memchr(base + begin, '\n', text.size() - begin);
-    std::size_t line_end = eol ? static_cast<const char*>(eol) - base : text.size();
+    std::size_t line_end = current_line_end;
     MatchRecord m;
     m.line = line_no;
     m.column = begin - line_start + 1;

@@ -4,8 +4,12 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "file_types.h"
 #include "roots.h"
@@ -109,11 +113,20 @@ Tool base_tool() {
   return tool;
 }
 
-/// The cache key's state, kept in the coordinator: one TreeWatcher per searched directory, so
-/// that a key costs one non-blocking read plus a few stat()s of the ignore files above it.
+/// The cache key's state, kept in the coordinator, whose single event-loop thread calls key()
+/// before every search: TreeWatchers of searched directories, so that a key costs one non-blocking
+/// read plus a few stat()s of the ignore files above it.
+///
+/// Bounded: at most max_trees watchers (one inotify instance each), the least recently used
+/// evicted, and a directory below one already watched uses that watcher (its changes are among the
+/// ancestor's). Asynchronous: a watcher is created on a background thread (adding a watch to each
+/// directory of a big tree takes long); until it is complete every call for that tree returns no
+/// key (the result is not cached), so a key only ever stands for a tree all of whose directories
+/// were watched before the search ran, and any change after that moves the watcher's generation.
 class CacheKeys {
  public:
-  explicit CacheKeys(SearchSettings settings) : settings_(settings) {}
+  explicit CacheKeys(SearchSettings settings)
+      : settings_(settings), max_watchers_(std::max<std::uint64_t>(1, settings.max_trees)) {}
 
   std::optional<std::string> key(const json& args, const std::vector<std::filesystem::path>& roots) {
     std::string target;
@@ -134,18 +147,9 @@ class CacheKeys {
              std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
     }
     std::lock_guard lock(mutex_);
-    auto& entry = watchers_[target];
-    if (!entry.watcher || !entry.watcher->healthy()) {
-      entry.watcher = search::TreeWatcher::create(target, settings_.max_watched_dirs);
-      entry.id = ++next_id_;
-      if (!entry.watcher) {
-        watchers_.erase(target);
-        return std::nullopt;
-      }
-    }
-    entry.watcher->drain(nullptr);
-    if (!entry.watcher->healthy()) return std::nullopt;
-    key += "#" + std::to_string(entry.id) + ":" + std::to_string(entry.watcher->generation());
+    Entry* entry = usable_watcher(target);
+    if (!entry) return std::nullopt;
+    key += "#" + std::to_string(entry->id) + ":" + std::to_string(entry->watcher->generation());
     // Ignore files above the searched directory apply too (rg reads its parents' ignore files).
     std::string dir = target;
     while (dir.size() > 1) {
@@ -163,14 +167,93 @@ class CacheKeys {
   }
 
  private:
-  struct Entry {
+  /// What a background creation hands over.
+  struct Build {
+    std::mutex mutex;
+    bool done = false;
     std::unique_ptr<search::TreeWatcher> watcher;
-    std::uint64_t id = 0;
   };
+  struct Entry {
+    std::shared_ptr<Build> build;  // while being created
+    std::unique_ptr<search::TreeWatcher> watcher;  // once created (null: creation failed)
+    std::uint64_t id = 0;
+    std::uint64_t last_used = 0;
+    std::chrono::steady_clock::time_point failed_at{};
+  };
+  static constexpr auto kRetryFailed = std::chrono::seconds(10);
+  static constexpr int kMaxBuilding = 2;
+
+  /// Takes over a finished background creation; true when `e` has a healthy, drained watcher.
+  bool ready(Entry& e) {
+    if (e.build) {
+      std::lock_guard lock(e.build->mutex);
+      if (!e.build->done) return false;
+      e.watcher = std::move(e.build->watcher);
+      e.build.reset();
+      if (!e.watcher) e.failed_at = std::chrono::steady_clock::now();
+    }
+    if (!e.watcher) return false;
+    e.watcher->drain(nullptr);
+    return e.watcher->healthy();
+  }
+
+  /// The entry whose complete watcher covers `target` (its own, or an ancestor's whose watches
+  /// reach it: no .git on the way down), else nullptr after starting a creation for `target` if
+  /// none is under way.
+  Entry* usable_watcher(const std::string& target) {
+    ++tick_;
+    std::string dir = target;
+    bool via_git = false;
+    while (true) {
+      auto it = entries_.find(dir);
+      if (it != entries_.end() && !via_git && ready(it->second)) {
+        it->second.last_used = tick_;
+        return &it->second;
+      }
+      if (dir == "/" || dir.empty()) break;
+      std::size_t slash = dir.rfind('/');
+      if (dir.compare(slash + 1, std::string::npos, ".git") == 0) via_git = true;
+      dir = slash == 0 ? "/" : dir.substr(0, slash);
+    }
+    auto it = entries_.find(target);
+    if (it != entries_.end()) {
+      Entry& e = it->second;
+      e.last_used = tick_;
+      if (e.build) return nullptr;  // still being created
+      if (!e.watcher && std::chrono::steady_clock::now() - e.failed_at < kRetryFailed) return nullptr;
+      entries_.erase(it);  // unhealthy (an overflow, a failed watch) or failed long enough ago: again
+    }
+    if (*building_ >= kMaxBuilding) return nullptr;  // try again on a later call
+    while (entries_.size() >= max_watchers_) {
+      auto oldest = entries_.begin();
+      for (auto e = entries_.begin(); e != entries_.end(); ++e)
+        if (e->second.last_used < oldest->second.last_used) oldest = e;
+      entries_.erase(oldest);  // a creation under way still ends; its watcher is then dropped
+    }
+    Entry& e = entries_[target];
+    e.id = ++next_id_;
+    e.last_used = tick_;
+    e.build = std::make_shared<Build>();
+    ++*building_;
+    std::thread([build = e.build, building = building_, target, max_dirs = settings_.max_watched_dirs] {
+      auto watcher = search::TreeWatcher::create(target, max_dirs);
+      {
+        std::lock_guard lock(build->mutex);
+        build->watcher = std::move(watcher);
+        build->done = true;
+      }
+      --*building;
+    }).detach();
+    return nullptr;
+  }
+
   SearchSettings settings_;
+  std::uint64_t max_watchers_;
   std::mutex mutex_;
-  std::map<std::string, Entry> watchers_;
+  std::map<std::string, Entry> entries_;
+  std::shared_ptr<std::atomic<int>> building_ = std::make_shared<std::atomic<int>>(0);
   std::uint64_t next_id_ = 0;
+  std::uint64_t tick_ = 0;
 };
 
 Tool search_text_tool(std::shared_ptr<SearchEngine> engine, std::shared_ptr<CacheKeys> keys) {
