@@ -277,8 +277,14 @@ Tool search_text_tool(std::shared_ptr<SearchEngine> engine, std::shared_ptr<Cach
   props["exclude"] = {{"type", "array"},
                       {"items", {{"type", "string"}}},
                       {"description", "Skip files and directories matching these globs (rg -g !GLOB)."}};
-  props["context_before"] = {{"type", "integer"}, {"minimum", 0}, {"maximum", 100}};
-  props["context_after"] = {{"type", "integer"}, {"minimum", 0}, {"maximum", 100}};
+  props["context_before"] = {{"type", "integer"},
+                             {"minimum", 0},
+                             {"maximum", 100},
+                             {"description", "Lines before each match, in `before` (rg -B)."}};
+  props["context_after"] = {{"type", "integer"},
+                            {"minimum", 0},
+                            {"maximum", 100},
+                            {"description", "Lines after each match, in `after` (rg -A)."}};
   props["max_results"]["description"] = "Cap on matches (or files, for output files/count); default 1000.";
   props["max_per_file"] = {{"type", "integer"}, {"minimum", 0}, {"description", "Matching lines per file (rg -m)."}};
   props["max_line_bytes"] = {{"type", "integer"}, {"minimum", 16}, {"description", "Longer lines are cut in text (default 2000)."}};
