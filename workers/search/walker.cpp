@@ -291,12 +291,12 @@ bool list_directories(const std::string& dir, std::size_t limit, std::vector<std
     while (dirent* e = ::readdir(h)) {
       std::string_view name = e->d_name;
       if (name == "." || name == ".." || name == ".git") continue;
-      bool is_dir = e->d_type == DT_DIR;
-      if (e->d_type == DT_UNKNOWN) {
-        struct stat st;
-        is_dir = ::lstat((d + "/" + std::string(name)).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-      }
-      if (is_dir) stack.push_back(d == "/" ? "/" + std::string(name) : d + "/" + std::string(name));
+      if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
+      std::string child = d == "/" ? std::string() : d;
+      child.append("/").append(name);
+      struct stat st;
+      if (e->d_type == DT_UNKNOWN && (::lstat(child.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) continue;
+      stack.push_back(std::move(child));
     }
     ::closedir(h);
   }
