@@ -67,6 +67,24 @@ TEST_CASE("search_text finds what rg finds for a table of patterns and flags") {
   }
 }
 
+TEST_CASE("patterns that can match empty text count as rg counts them") {
+  // rg (Rust's regex iterator) drops an empty match right where the previous match ended: "xx"
+  // holds one match of x*, and "xax" two.
+  TempDir t;
+  t.write("a.txt", "abc\nxx\n\nxax\n");
+  t.write("b.txt", "x\r\nyy\r\n");
+  SearchTools tools(t.path);
+  for (const char* pattern : {"x*", "a?", "(?:x|)", "\\b", "y*$"}) {
+    CAPTURE(pattern);
+    CHECK(our_matches(tools.text({{"pattern", pattern}})) == rg_matches(t.path, {pattern}));
+    json counts = tools.text({{"pattern", pattern}, {"output", "count"}});
+    std::vector<std::string> matches;
+    for (const auto& c : counts["counts"])
+      matches.push_back(c["path"].get<std::string>() + ":" + std::to_string(c["matches"].get<int>()));
+    CHECK(matches == rg_lines(t.path, {"--count-matches", pattern}));
+  }
+}
+
 TEST_CASE("results are sorted by path then offset, and the stats count what was skipped") {
   TempDir t;
   build_sample_tree(t);

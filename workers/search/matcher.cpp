@@ -401,12 +401,20 @@ void Matcher::for_each_match(std::string_view text,
     });
     return;
   }
+  // As rg (Rust's regex iterator): an empty match right where the previous match ended is not a
+  // match ("xx" holds one match of x*, not two).
   std::size_t pos = 0;
+  std::size_t previous_end = std::string_view::npos;
   while (pos <= text.size()) {
     if (!re_->Match(input, pos, text.size(), RE2::UNANCHORED, groups, group + 1)) return;
     std::size_t begin = groups[group].data() - text.data();
     std::size_t end = begin + groups[group].size();
+    if (begin == end && begin == previous_end) {
+      pos = begin + 1;
+      continue;
+    }
     if (!on_match(begin, end)) return;
+    previous_end = end;
     pos = end > begin ? end : end + 1;
   }
 }
