@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "mcpd_fixture.h"
+#include "eventually.h"
 
 using namespace mcpd;
 using namespace mcpd::test;
@@ -40,17 +41,6 @@ std::vector<pid_t> live_pids(McpClient& client, const std::string& kind, const s
     pids.push_back(w["pid"].get<pid_t>());
   }
   return pids;
-}
-
-/// Polls until `predicate` holds or `timeout` passes.
-template <class Predicate>
-bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 10s) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return predicate();
 }
 
 bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }

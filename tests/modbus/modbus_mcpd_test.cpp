@@ -13,22 +13,13 @@
 
 #include "mcpd_fixture.h"
 #include "modbus_server.h"
+#include "eventually.h"
 
 namespace {
 
 using namespace mcpd;
 using namespace mcpd::test;
 using namespace std::chrono_literals;
-
-template <class Predicate>
-bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 15s) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return predicate();
-}
 
 std::unique_ptr<McpClient> start(const TempDir& dir, std::vector<std::string> extra = {}) {
   json settings = {{"db_path", (dir.path / "modbus.sqlite").string()}, {"reconnect_backoff_max_ms", 500}};

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "modbus_server.h"
+#include "eventually.h"
 #include "modbus_tools.h"
 #include "poller.h"
 #include "temp_dir.h"
@@ -70,17 +71,6 @@ inline json fixed_group(const std::string& name, int port, const json& more = js
             {"interval_ms", 100}};
   for (auto it = more.begin(); it != more.end(); ++it) g[it.key()] = it.value();
   return g;
-}
-
-/// Polls until `predicate` holds or `timeout` passes.
-template <class Predicate>
-bool eventually(Predicate predicate, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return predicate();
 }
 
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
