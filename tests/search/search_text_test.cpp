@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include "search_fixture.h"
@@ -286,3 +288,89 @@ TEST_CASE("the tools are read-only, idempotent, cached by a custom key, with out
 }
 
 }  // namespace
+
+namespace {
+
+/// Sets an environment variable for one scope, restoring the old value after.
+struct ScopedEnv {
+  std::string name;
+  std::optional<std::string> old;
+  ScopedEnv(std::string n, const std::string& value) : name(std::move(n)) {
+    if (const char* v = std::getenv(name.c_str())) old = v;
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old) ::setenv(name.c_str(), old->c_str(), 1);
+    else ::unsetenv(name.c_str());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the user's global gitignore applies inside a repository, last, as with rg") {
+  // The engine reads HOME and XDG_CONFIG_HOME at each walk; rg, run from here, inherits them.
+  TempDir home, repo, plain;
+  ScopedEnv h("HOME", home.path.string());
+  ScopedEnv x("XDG_CONFIG_HOME", (home.path / "xdg").string());
+  std::filesystem::create_directories(repo.path / ".git");
+  for (const TempDir* t : {&repo, &plain}) {
+    t->write("a.txt", "needle a\n");
+    t->write("b.secret", "needle b\n");
+    t->write("keep.secret", "needle keep\n");
+    t->write("sub/c.secret", "needle c\n");
+    t->write("sub/gen/d.txt", "needle d\n");
+  }
+  repo.write(".gitignore", "!keep.secret\n");
+  auto same = [&](const TempDir& t, const std::string& what) {
+    CAPTURE(what);
+    CAPTURE(t.path.string());
+    SearchTools tools(t.path);  // a fresh engine: no listing cached from before the change
+    CHECK(our_matches(tools.text({{"pattern", "needle"}})) == rg_matches(t.path, {"needle"}));
+    CHECK(strings_of(tools.files({{"pattern", "*"}})["files"]) == rg_lines(t.path, {"--files"}));
+  };
+  // Default path: $XDG_CONFIG_HOME/git/ignore.
+  home.write("xdg/git/ignore", "*.secret\ngen/\n");
+  same(repo, "xdg default");
+  same(plain, "outside a repository: not applied");
+  {
+    SearchTools tools(repo.path);
+    auto files = strings_of(tools.files({{"pattern", "*"}})["files"]);
+    CHECK(files == std::vector<std::string>{"a.txt", "keep.secret"});  // the global file did apply
+  }
+  // core.excludesFile in $XDG_CONFIG_HOME/git/config, then in ~/.gitconfig (which wins), "~/" expanded.
+  home.write("xdg/git/config", "[user]\n  name = x\n[core]\n\texcludesFile = ~/from_xdg_config\n");
+  home.write("from_xdg_config", "a.txt\n");
+  same(repo, "xdg config");
+  home.write(".gitconfig", "[Core]\n  excludesfile = \"~/from_gitconfig\" ; comment\n");
+  home.write("from_gitconfig", "sub/\n");
+  same(repo, "gitconfig");
+  // Without XDG_CONFIG_HOME the default is ~/.config/git/ignore.
+  std::filesystem::remove(home.path / ".gitconfig");
+  std::filesystem::remove(home.path / "xdg/git/config");
+  ::unsetenv("XDG_CONFIG_HOME");
+  home.write(".config/git/ignore", "*.txt\n");
+  same(repo, "home default");
+}
+
+TEST_CASE("the cache key changes when the global gitignore changes") {
+  TempDir home, repo;
+  ScopedEnv h("HOME", home.path.string());
+  ScopedEnv x("XDG_CONFIG_HOME", (home.path / "xdg").string());
+  std::filesystem::create_directories(repo.path / ".git");
+  repo.write("a.txt", "needle\n");
+  SearchTools tools(repo.path);
+  const json args = {{"pattern", "needle"}};
+  std::optional<std::string> k1;
+  for (int i = 0; i < 1000 && !k1; ++i) {
+    k1 = tools.tool("search_text").cache_key(args, tools.context.roots);
+    if (!k1) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(k1.has_value());
+  home.write("xdg/git/ignore", "*.txt\n");
+  auto k2 = tools.tool("search_text").cache_key(args, tools.context.roots);
+  CHECK(k2 != k1);
+  home.write("xdg/git/ignore", "*.txt\n*.md\n");
+  auto k3 = tools.tool("search_text").cache_key(args, tools.context.roots);
+  CHECK(k3 != k2);
+  CHECK(tools.text(args)["matches"].size() == 0);
+}

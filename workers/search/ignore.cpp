@@ -1,5 +1,6 @@
 #include "ignore.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -56,6 +57,62 @@ Verdict IgnoreRules::match(std::string_view relative, bool is_dir) const {
     if (it->glob.matches(relative)) return it->negated ? Verdict::whitelist : Verdict::ignore;
   }
   return Verdict::none;
+}
+
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return std::string(s);
+}
+
+/// core.excludesFile in one git config file (the last one given wins, as in git), "" if none.
+std::string excludes_file_in(const std::string& config, const std::string& home) {
+  std::ifstream in(config, std::ios::binary);
+  if (!in) return "";
+  std::string line, section, found;
+  while (std::getline(in, line)) {
+    std::string t = trim(line);
+    if (t.empty() || t[0] == '#' || t[0] == ';') continue;
+    if (t[0] == '[') {
+      auto close = t.find(']');
+      section = trim(t.substr(1, close == std::string::npos ? std::string::npos : close - 1));
+      for (auto& c : section) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      t = close == std::string::npos ? "" : trim(t.substr(close + 1));
+      if (t.empty()) continue;
+    }
+    if (section != "core") continue;
+    auto eq = t.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = trim(t.substr(0, eq));
+    for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (key != "excludesfile") continue;
+    std::string value = trim(t.substr(eq + 1));
+    if (auto hash = value.find_first_of("#;"); hash != std::string::npos && value.front() != '"') value = trim(value.substr(0, hash));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    if (value.rfind("~/", 0) == 0) value = home.empty() ? "" : home + value.substr(1);
+    found = value;
+  }
+  return found;
+}
+
+}  // namespace
+
+std::string global_gitignore_path() {
+  std::string home = env("HOME"), xdg = env("XDG_CONFIG_HOME");
+  if (!home.empty()) {
+    if (auto p = excludes_file_in(home + "/.gitconfig", home); !p.empty()) return p;
+  }
+  std::string xdg_dir = !xdg.empty() ? xdg : home.empty() ? "" : home + "/.config";
+  if (xdg_dir.empty()) return "";
+  if (auto p = excludes_file_in(xdg_dir + "/git/config", home); !p.empty()) return p;
+  return xdg_dir + "/git/ignore";
 }
 
 }  // namespace mcpd::search

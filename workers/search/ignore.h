@@ -43,4 +43,11 @@ class IgnoreRules {
   std::vector<Rule> rules_;
 };
 
+/// The user's global gitignore as rg finds it (ignore crate, gitconfig_excludes_path): core.excludesFile
+/// from ~/.gitconfig, else from $XDG_CONFIG_HOME/git/config (default ~/.config/git/config), "~/"
+/// expanded; else $XDG_CONFIG_HOME/git/ignore, else ~/.config/git/ignore. Reads HOME and
+/// XDG_CONFIG_HOME at each call (each walk calls it once), so a change of either is seen by the next
+/// walk. "" when HOME is unset and nothing names a file.
+std::string global_gitignore_path();
+
 }  // namespace mcpd::search

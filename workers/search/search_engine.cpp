@@ -63,6 +63,9 @@ ReadStatus read_file(const std::string& path, std::vector<char>& buffer, std::si
     }
     if (n == 0) break;
     size += static_cast<std::size_t>(n);
+    // All that fstat announced is in: no second read() just to see EOF (a file growing meanwhile
+    // is read as it was; size 0, as in /proc, still reads to EOF).
+    if (st.st_size > 0 && size >= static_cast<std::size_t>(st.st_size)) break;
   }
   ::close(fd);
   return ReadStatus::ok;
@@ -361,13 +364,38 @@ std::shared_ptr<Tree> SearchEngine::tree_for(const std::string& dir) {
   return tree;
 }
 
+namespace {
+
+/// Keeps a fresh walk's listing, only if nothing changed while walking (the watcher would have
+/// said so), and only max_listed_files paths in all of the tree's listings together. Caller holds
+/// tree.mutex; `generation` is the watcher's when the walk started.
+void cache_listing(Tree& tree, const std::string& key, std::uint64_t generation,
+                   const std::shared_ptr<const std::vector<std::string>>& shared, std::uint64_t max_listed_files) {
+  if (!tree.watcher) return;
+  tree.refresh();
+  if (!tree.watcher || tree.watcher->generation() != generation) return;
+  tree.listings.erase(key);
+  std::size_t held = 0;
+  for (const auto& [k, l] : tree.listings) held += l.files->size();
+  while (!tree.listings.empty() && (tree.listings.size() >= 16 || held + shared->size() > max_listed_files)) {
+    held -= tree.listings.begin()->second.files->size();
+    tree.listings.erase(tree.listings.begin());
+  }
+  tree.listings[key] = {generation, shared};
+}
+
+}  // namespace
+
 std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree, const WalkFilter& filter,
-                                                                      ToolContext& context, bool& reused) {
+                                                                      ToolContext& context, bool& reused,
+                                                                      bool* walk_missing) {
   std::string key = filter.key();
   std::uint64_t generation = 0;
+  bool no_index = false;
   {
     std::lock_guard lock(tree.mutex);
     tree.refresh();
+    no_index = tree.index.files() == 0;
     if (tree.watcher) {
       generation = tree.watcher->generation();
       auto it = tree.listings.find(key);
@@ -384,6 +412,10 @@ std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree
     }
   }
   reused = false;
+  if (walk_missing && no_index) {  // with an index, a listing lets it prune
+    *walk_missing = true;
+    return nullptr;
+  }
   WalkCounters counters;
   CancelToken cancel = context.cancel;
   std::function<bool()> cancelled = [cancel] { return cancel.cancelled(); };
@@ -412,21 +444,7 @@ std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree
   }
   auto shared = std::make_shared<const std::vector<std::string>>(std::move(files));
   std::lock_guard lock(tree.mutex);
-  // Cache it only if nothing changed while walking (the watcher would have said so), and only
-  // max_listed_files paths in all of the tree's listings together.
-  if (tree.watcher) {
-    tree.refresh();
-    if (tree.watcher && tree.watcher->generation() == generation) {
-      tree.listings.erase(key);
-      std::size_t held = 0;
-      for (const auto& [k, l] : tree.listings) held += l.files->size();
-      while (!tree.listings.empty() && (tree.listings.size() >= 16 || held + shared->size() > settings_.max_listed_files)) {
-        held -= tree.listings.begin()->second.files->size();
-        tree.listings.erase(tree.listings.begin());
-      }
-      tree.listings[key] = {generation, shared};
-    }
-  }
+  cache_listing(tree, key, generation, shared, settings_.max_listed_files);
   return shared;
 }
 
@@ -439,6 +457,9 @@ namespace {
 void run_indexer(Tree* tree, SearchSettings settings) {
   std::vector<char> buffer;
   std::unique_lock lock(tree->mutex);
+  // Started by a query before it answers: let it answer first rather than compete with it for
+  // the cores (the watcher's thousands of inotify_add_watch calls and the reads come after).
+  tree->wake.wait_for(lock, std::chrono::milliseconds(50), [&] { return tree->stopping; });
   while (true) {
     tree->indexing = false;
     tree->idle.notify_all();
@@ -642,8 +663,9 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
   bool listing_reused = false;
   if (S_ISDIR(st.st_mode)) {
     tree = tree_for(dir);
-    files = listing(*tree, query.filter, context, listing_reused);
-    if (!files) return stream_text(dir, matcher, query, context, started);
+    bool walk_missing = false;
+    files = listing(*tree, query.filter, context, listing_reused, &walk_missing);
+    if (!files) return stream_text(dir, matcher, query, context, started, walk_missing ? tree.get() : nullptr);
   } else {
     auto slash = target.rfind('/');
     dir = slash == 0 ? "/" : target.substr(0, slash);
@@ -780,7 +802,7 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
 }
 
 json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, const TextQuery& query,
-                               ToolContext& context, Clock::time_point started) {
+                               ToolContext& context, Clock::time_point started, Tree* tree) {
   // Each file is searched by the walker thread that found it. Only matched files are kept, and of
   // those only the ones with the smallest paths that hold max_results + 1 units: enough to answer
   // exactly as the listed search does, in memory bounded by the caps, not by the tree.
@@ -794,6 +816,16 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
   WalkCounters walked;
   std::atomic<std::size_t> finished{0};
   std::vector<std::vector<char>> buffers(threads_);
+  // With a tree: the listing, per walker thread, until it passes max_listed_files.
+  const std::string key = query.filter.key();
+  std::uint64_t generation = 0;
+  if (tree) {
+    std::lock_guard lock(tree->mutex);
+    if (tree->watcher) generation = tree->watcher->generation();
+  }
+  std::vector<std::vector<std::string>> listed(tree ? threads_ : 0);
+  std::atomic<std::size_t> listed_count{0};
+  std::atomic<bool> overflow{!tree};
   CancelToken cancel = context.cancel;
   std::function<bool()> cancelled = [cancel] { return cancel.cancelled(); };
   // Whether `rel` sorts after every path kept while the kept ones already fill the cap.
@@ -802,6 +834,13 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
   };
   auto on_file = [&](unsigned worker, std::string&& rel) {
     if (cancel.cancelled()) return;
+    if (!overflow.load(std::memory_order_relaxed)) {
+      if (listed_count.fetch_add(1, std::memory_order_relaxed) >= settings_.max_listed_files) {
+        overflow = true;  // too large to keep: the listing is dropped below, the search goes on
+      } else {
+        listed[worker].push_back(rel);
+      }
+    }
     {
       std::lock_guard lock(mutex);
       if (beyond_cap(rel)) return;
@@ -831,6 +870,41 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
     throw ToolError(e.what());
   }
   context.check_cancelled();
+  std::size_t pending = 0;
+  bool index_full = false;
+  if (tree && overflow) {
+    listed.clear();
+    std::lock_guard lock(tree->mutex);
+    if (tree->streamed.size() > 16) tree->streamed.clear();
+    tree->streamed[key] = Clock::now();
+  } else if (tree) {
+    // What the listed search would have done after its walk and its search: keep the listing and
+    // queue its files for the index.
+    std::vector<std::string> files;
+    files.reserve(listed_count.load());
+    for (auto& l : listed) {
+      std::move(l.begin(), l.end(), std::back_inserter(files));
+      std::vector<std::string>().swap(l);
+    }
+    std::sort(files.begin(), files.end());
+    auto shared = std::make_shared<const std::vector<std::string>>(std::move(files));
+    std::lock_guard lock(tree->mutex);
+    cache_listing(*tree, key, generation, shared, settings_.max_listed_files);
+    tree->refresh();
+    bool wake = false;
+    if (settings_.index && !tree->index_full)
+      for (const auto& rel : *shared)
+        if (!tree->index.find(rel) && !tree->unindexable.count(rel) && tree->queued.insert(rel).second) {
+          tree->queue.push_back(rel);
+          wake = true;
+        }
+    pending = tree->queue.size();
+    index_full = tree->index_full;
+    if (wake) {
+      if (!tree->indexer.joinable()) tree->indexer = std::thread(run_indexer, tree, settings_);
+      tree->wake.notify_all();
+    }
+  }
   std::vector<Hit> hits;
   for (const auto& [path, r] : kept) hits.push_back({&path, &r});
   json out = json::object();
@@ -841,8 +915,11 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
   out["truncated"] = truncated;
   if (truncated) out["message"] = message;
   double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
-  std::size_t listed = walked.files.load();
-  out["stats"] = stats_json(counts, listed, listed, false, 0, 0, false, false, true, elapsed);
+  std::size_t listed_files = walked.files.load();
+  // The index was empty when this search began (that is why it streamed): it used none.
+  const std::size_t indexed = 0;
+  out["stats"] = stats_json(counts, listed_files, listed_files, false, indexed, pending, index_full, false,
+                            !tree || overflow, elapsed);
   return out;
 }
 

@@ -90,10 +90,16 @@ class SearchEngine {
   std::shared_ptr<Tree> tree_for(const std::string& dir);
   /// The listing for `filter`, reusing the tree's cached one while its watcher saw no change;
   /// nullptr when the tree has more than max_listed_files such files (then the caller streams).
+  /// With `walk_missing`, a listing that is neither cached nor known to overflow is not walked:
+  /// *walk_missing is set and nullptr returned (the caller walks and searches at once).
   std::shared_ptr<const std::vector<std::string>> listing(Tree& tree, const WalkFilter& filter, ToolContext& context,
-                                                          bool& reused);
+                                                          bool& reused, bool* walk_missing = nullptr);
+  /// Searches while walking. With `tree` (a listing was missing) it also collects the listing, up
+  /// to max_listed_files, and on completion caches it and queues its files for the indexer exactly
+  /// as a listed search would, so the first query on a tree overlaps its walk with its reads as rg
+  /// does instead of waiting for a full listing.
   json stream_text(const std::string& dir, const Matcher& matcher, const TextQuery& query, ToolContext& context,
-                   std::chrono::steady_clock::time_point started);
+                   std::chrono::steady_clock::time_point started, Tree* tree = nullptr);
   json stream_files(const std::string& dir, const FilesQuery& query, ToolContext& context,
                     std::chrono::steady_clock::time_point started);
 

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "file_types.h"
+#include "ignore.h"
 #include "roots.h"
 #include "search_engine.h"
 #include "tree_watcher.h"
@@ -150,6 +151,16 @@ class CacheKeys {
     Entry* entry = usable_watcher(target);
     if (!entry) return std::nullopt;
     key += "#" + std::to_string(entry->id) + ":" + std::to_string(entry->watcher->generation());
+    // The user's global gitignore (core.excludesFile), looked up again at each key as each walk
+    // does, so that an edit of it, or of the git config naming it, is never served stale.
+    {
+      std::string global = search::global_gitignore_path();
+      struct stat gst;
+      key += "|g:" + global;
+      if (!global.empty() && ::stat(global.c_str(), &gst) == 0)
+        key += ":" + std::to_string(gst.st_ino) + ":" + std::to_string(gst.st_size) + ":" +
+               std::to_string(gst.st_mtim.tv_sec) + "." + std::to_string(gst.st_mtim.tv_nsec);
+    }
     // Ignore files above the searched directory apply too (rg reads its parents' ignore files).
     std::string dir = target;
     while (dir.size() > 1) {

@@ -61,7 +61,8 @@ std::string_view relative_to(std::string_view path, const std::string& dir) {
 
 // ripgrep's precedence: for each kind of ignore file the deepest match wins; then .rgignore over
 // .ignore over .gitignore over .git/info/exclude. Git's files count only up to the repository's top.
-Verdict ignore_verdict(const IgnoreNode* node, std::string_view path, bool is_dir) {
+// The user's global gitignore (core.excludesFile) comes last, inside a repository only.
+Verdict ignore_verdict(const IgnoreNode* node, std::string_view path, bool is_dir, const IgnoreRules* global) {
   Verdict custom = Verdict::none, ignore = Verdict::none, gi = Verdict::none, gi_exclude = Verdict::none;
   bool any_git = node->any_git;
   bool saw_git = false;
@@ -79,7 +80,9 @@ Verdict ignore_verdict(const IgnoreNode* node, std::string_view path, bool is_di
     }
     saw_git = saw_git || n->has_git;
   }
-  for (Verdict v : {custom, ignore, gi, gi_exclude})
+  Verdict gi_global = Verdict::none;
+  if (any_git && global && !global->empty()) gi_global = global->match(relative_to(path, global->base()), is_dir);
+  for (Verdict v : {custom, ignore, gi, gi_exclude, gi_global})
     if (v != Verdict::none) return v;
   return Verdict::none;
 }
@@ -112,6 +115,10 @@ class Walk {
         d = slash == 0 ? "/" : d.substr(0, slash);
       }
       for (auto it = chain.rbegin(); it != chain.rend(); ++it) node = make_node(node, *it);
+      // Read at each walk (environment and file), as rg reads it at each run; matched relative to
+      // the walk's start, as rg matches it relative to its working directory.
+      std::string global = global_gitignore_path();
+      if (!global.empty()) global_ = IgnoreRules::from_file(global, dir);
     }
     stack_.push_back(DirTask{dir, "", node});
     pending_ = 1;
@@ -191,7 +198,7 @@ class Walk {
     }
     bool whitelisted = false;
     if (task.node) {
-      Verdict v = ignore_verdict(task.node.get(), abs, is_dir);
+      Verdict v = ignore_verdict(task.node.get(), abs, is_dir, &global_);
       if (v == Verdict::ignore) return false;
       whitelisted = v == Verdict::whitelist;
     }
@@ -213,6 +220,7 @@ class Walk {
   WalkCounters& counters_;
   const std::function<bool()>& cancelled_;
   IgnoreRules overrides_;
+  IgnoreRules global_;  // the user's global gitignore
   bool has_includes_ = false;
   std::vector<Glob> type_globs_;
   std::mutex mutex_;
