@@ -644,6 +644,20 @@ const char* list_name(OutputMode mode) {
   return mode == OutputMode::matches ? "matches" : mode == OutputMode::files ? "files" : "counts";
 }
 
+/// The body of a search_text answer: the root, the list for the output mode within the caps, and
+/// whether (and why) a cap cut it.
+json text_answer(const std::string& dir, const std::vector<Hit>& hits, const TextQuery& query,
+                 const ToolContext& context) {
+  json out = json::object();
+  out["root"] = replace_invalid_utf8(dir);
+  bool truncated = false;
+  std::string message;
+  out[list_name(query.output)] = collect(hits, query, context, truncated, message);
+  out["truncated"] = truncated;
+  if (truncated) out["message"] = message;
+  return out;
+}
+
 }  // namespace
 
 json SearchEngine::search_text(const std::string& target, const TextQuery& query, ToolContext& context) {
@@ -788,13 +802,7 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
     counts.add(results[i]);
     if (results[i].status == FileStatus::searched && results[i].lines) hits.push_back({&(*files)[i], &results[i]});
   }
-  json out = json::object();
-  out["root"] = replace_invalid_utf8(dir);
-  bool truncated = false;
-  std::string message;
-  out[list_name(query.output)] = collect(hits, query, context, truncated, message);
-  out["truncated"] = truncated;
-  if (truncated) out["message"] = message;
+  json out = text_answer(dir, hits, query, context);
   double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
   out["stats"] =
       stats_json(counts, n, candidates, index_used, indexed, pending, index_full, listing_reused, false, elapsed);
@@ -907,13 +915,7 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
   }
   std::vector<Hit> hits;
   for (const auto& [path, r] : kept) hits.push_back({&path, &r});
-  json out = json::object();
-  out["root"] = replace_invalid_utf8(dir);
-  bool truncated = false;
-  std::string message;
-  out[list_name(query.output)] = collect(hits, query, context, truncated, message);
-  out["truncated"] = truncated;
-  if (truncated) out["message"] = message;
+  json out = text_answer(dir, hits, query, context);
   double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
   std::size_t listed_files = walked.files.load();
   // The index was empty when this search began (that is why it streamed): it used none.
