@@ -36,13 +36,8 @@ while [[ $# -gt 0 ]]; do
 done
 
 src="$(cd "$(dirname "$0")/../.." && pwd)"
-bin="${MCPD_BIN_DIR:-}"
-if [[ -z "$bin" ]]; then
-  for dir in build-release build-git build; do
-    if [[ -x "$src/$dir/bin/mcpd" && -x "$src/$dir/bin/mcpd-worker-git" ]]; then bin="$src/$dir/bin"; break; fi
-  done
-fi
-[[ -n "$bin" ]] || { echo "bench.sh: no mcpd with mcpd-worker-git under build-release, build-git or build" >&2; exit 1; }
+source "$src/tools/bench_lib.sh"
+bin="$(find_mcpd_bin git)"
 load=""
 for candidate in "$bin/mcp-load" "$src"/build*/bin/mcp-load; do
   if [[ -x "$candidate" ]]; then load="$candidate"; break; fi

@@ -10,8 +10,9 @@
 #
 #   workers/modbus/bench.sh [--groups N] [--tags N] [--interval-ms N] [--seconds N] [--calls N]
 #
-# Binaries come from build-release/bin (override with MCPD_BIN_DIR). The server is Python: at a
-# few hundred microseconds per request it, not the client, bounds read throughput.
+# Binaries come from build-release/bin, build-modbus/bin or build/bin (MCPD_BIN_DIR overrides).
+# The server is Python: at a few hundred microseconds per request it, not the client, bounds read
+# throughput.
 set -euo pipefail
 
 groups=10
@@ -32,7 +33,8 @@ while [[ $# -gt 0 ]]; do
 done
 
 src="$(cd "$(dirname "$0")/../.." && pwd)"
-bin="${MCPD_BIN_DIR:-$src/build-release/bin}"
+source "$src/tools/bench_lib.sh"
+bin="$(find_mcpd_bin modbus)"
 for b in mcpd mcpd-worker-modbus mcpd-modbus-bench-groups mcp-load; do
   [[ -x "$bin/$b" ]] || { echo "bench.sh: $bin/$b is missing; build it in Release first" >&2; exit 1; }
 done

@@ -29,13 +29,8 @@ while [[ $# -gt 0 ]]; do
 done
 
 src="$(cd "$(dirname "$0")/../.." && pwd)"
-bin="${MCPD_BIN_DIR:-}"
-if [[ -z "$bin" ]]; then
-  for dir in build-release build-search build; do
-    if [[ -x "$src/$dir/bin/mcpd" && -x "$src/$dir/bin/mcpd-worker-search" ]]; then bin="$src/$dir/bin"; break; fi
-  done
-fi
-[[ -n "$bin" ]] || { echo "bench.sh: no mcpd with mcpd-worker-search under build-release, build-search or build" >&2; exit 1; }
+source "$src/tools/bench_lib.sh"
+bin="$(find_mcpd_bin search)"
 echo "mcpd: $bin  tree: $tree" >&2
 
 python3 - "$bin" "$tree" "$rounds" "$warm_calls" <<'PY'
