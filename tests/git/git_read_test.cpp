@@ -245,11 +245,7 @@ TEST_CASE("git_status reports the upstream and how far ahead and behind the bran
   upstream.write("a.txt", "2\n");
   upstream.commit("two");
   GitRepo clone(false);
-  int rc = 0;
-  run_shell(clone.root(), "git clone -q " + shell_quote(upstream.path().string()) + " clone-target && rmdir repo && mv clone-target repo", &rc);
-  REQUIRE(rc == 0);
-  clone.git("config user.name 'Ada Lovelace'");
-  clone.git("config user.email ada@example.com");
+  clone.clone_from(upstream);
   clone.tick();
   clone.git("reset -q --hard HEAD~1");
   clone.write("b.txt", "local\n");
@@ -694,11 +690,7 @@ TEST_CASE("git_branches lists local and remote branches like git branch") {
   GitRepo upstream;
   build_rich_history(upstream);
   GitRepo repo(false);
-  int rc = 0;
-  run_shell(repo.root(), "rmdir repo && git clone -q " + shell_quote(upstream.path().string()) + " repo", &rc);
-  REQUIRE(rc == 0);
-  repo.git("config user.name 'Ada Lovelace'");
-  repo.git("config user.email ada@example.com");
+  repo.clone_from(upstream);
   repo.git("branch topic v1.0");
   repo.git("branch --track tracking origin/feature");
   auto ctx = context_for(repo.root());

@@ -264,9 +264,7 @@ TEST_CASE("git_checkout suggests the remote branch when only that exists") {
   GitRepo upstream;
   build_rich_history(upstream);
   GitRepo repo(false);
-  int rc = 0;
-  run_shell(repo.root(), "rmdir repo && git clone -q " + shell_quote(upstream.path().string()) + " repo", &rc);
-  REQUIRE(rc == 0);
+  repo.clone_from(upstream);
   std::string message = error_of("git_checkout", repo_args(repo, {{"name", "feature"}}), context_for(repo.root(), true));
   CHECK(contains(message, "no local branch 'feature'"));
   CHECK(contains(message, "origin/feature"));

@@ -83,6 +83,17 @@ class GitRepo {
   }
 
   const fs::path& path() const { return path_; }
+
+  /// Makes this repository (constructed with init false) a clone of `upstream`, with the same
+  /// committer identity as a fresh one.
+  void clone_from(const GitRepo& upstream) {
+    int status = 0;
+    run_shell(dir_.path, "rmdir repo && git clone -q " + shell_quote(upstream.path().string()) + " repo", &status);
+    REQUIRE_MESSAGE(status == 0, "git clone failed with " << status);
+    git("config user.name 'Ada Lovelace'");
+    git("config user.email ada@example.com");
+  }
+
   /// The temp directory holding the repository: the root the tools are given.
   const fs::path& root() const { return dir_.path; }
 
