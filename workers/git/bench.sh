@@ -144,8 +144,9 @@ cases=(
 )
 
 echo "mcpd: $bin  (harness: ${load:-python client})  repo: $repo" >&2
-python3 - "$bin" "$load" "$repo" "$calls" "$rounds" "${cases[@]}" <<'PY'
+PYTHONPATH="$src/tools" python3 - "$bin" "$load" "$repo" "$calls" "$rounds" "${cases[@]}" <<'PY'
 import json, os, statistics, subprocess, sys, time
+from mcp_stdio import McpStdioClient
 
 bin_dir, load, repo, calls, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 cases = [c.split("|", 2) for c in sys.argv[6:]]
@@ -163,30 +164,8 @@ def via_load(tool, args, cache):
         raise SystemExit(f"{tool}: {report['errors']}")
     return report["latency_us"]["p50"] / 1000.0
 
-class Client:
-    """A minimal MCP client over stdio, for when mcp-load is not built."""
-    def __init__(self, cache):
-        self.p = subprocess.Popen(mcpd_args(cache), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, text=True, bufsize=1)
-        self.n = 0
-        self.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                    "clientInfo": {"name": "bench", "version": "1"}})
-        self.p.stdin.write(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}) + "\n")
-    def request(self, method, params):
-        self.n += 1
-        self.p.stdin.write(json.dumps({"jsonrpc": "2.0", "id": self.n, "method": method, "params": params}) + "\n")
-        while True:
-            msg = json.loads(self.p.stdout.readline())
-            if msg.get("id") == self.n:
-                if "error" in msg or msg["result"].get("isError"):
-                    raise SystemExit(f"{method}: {msg}")
-                return msg["result"]
-    def close(self):
-        self.p.stdin.close()
-        self.p.wait()
-
 def via_client(tool, args, cache):
-    client = Client(cache)
+    client = McpStdioClient(mcpd_args(cache))  # mcp-load is not built
     for _ in range(warmup):
         client.request("tools/call", {"name": tool, "arguments": args})
     times = []

@@ -33,8 +33,9 @@ source "$src/tools/bench_lib.sh"
 bin="$(find_mcpd_bin search)"
 echo "mcpd: $bin  tree: $tree" >&2
 
-python3 - "$bin" "$tree" "$rounds" "$warm_calls" <<'PY'
+PYTHONPATH="$src/tools" python3 - "$bin" "$tree" "$rounds" "$warm_calls" <<'PY'
 import json, os, statistics, subprocess, sys, time
+from mcp_stdio import McpStdioClient
 
 bin_dir, tree, rounds, warm_calls = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 mcpd = os.path.join(bin_dir, "mcpd")
@@ -55,31 +56,14 @@ warm_cases = [
     ("common word, counts", {"pattern": "return", "fixed_strings": True, "output": "count"}, ["-c", "-F", "return"]),
 ]
 
-class Client:
+class Client(McpStdioClient):
     def __init__(self):
-        self.p = subprocess.Popen([mcpd, "--root", tree, "--cache_enabled", "false"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
-        self.n = 0
-        self.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                    "clientInfo": {"name": "bench", "version": "1"}})
-        self.p.stdin.write(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}) + "\n")
-    def request(self, method, params):
-        self.n += 1
-        self.p.stdin.write(json.dumps({"jsonrpc": "2.0", "id": self.n, "method": method, "params": params}) + "\n")
-        while True:
-            msg = json.loads(self.p.stdout.readline())
-            if msg.get("id") == self.n:
-                if "error" in msg or msg["result"].get("isError"):
-                    raise SystemExit(f"{method}: {json.dumps(msg)[:500]}")
-                return msg["result"]
+        super().__init__([mcpd, "--root", tree, "--cache_enabled", "false"])
     def search(self, args):
         args = dict(args, max_results=100000)
         start = time.perf_counter()
         result = self.request("tools/call", {"name": "search_text", "arguments": args})
         return (time.perf_counter() - start) * 1000, result["structuredContent"]
-    def close(self):
-        self.p.stdin.close()
-        self.p.wait()
 
 def rg(flags):
     start = time.perf_counter()
