@@ -3,6 +3,7 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -86,7 +87,9 @@ void on_sigsys(int, siginfo_t* info, void*) {
   append(out, end, ") is not allowed in this worker; killed by SIGSYS\n");
   ssize_t ignored = ::write(STDERR_FILENO, line, static_cast<std::size_t>(out - line));
   (void)ignored;
-  // Die of SIGSYS itself, so the coordinator sees which signal ended the worker.
+  // Die of SIGSYS itself, so the coordinator sees which signal ended the worker. Sent to this
+  // thread: a signal sent to the process may be taken by another thread, and _exit below would
+  // win the race.
   struct sigaction default_action {};
   default_action.sa_handler = SIG_DFL;
   ::sigaction(SIGSYS, &default_action, nullptr);
@@ -94,7 +97,7 @@ void on_sigsys(int, siginfo_t* info, void*) {
   ::sigemptyset(&sys);
   ::sigaddset(&sys, SIGSYS);
   ::sigprocmask(SIG_UNBLOCK, &sys, nullptr);
-  ::kill(::getpid(), SIGSYS);
+  ::syscall(SYS_tgkill, ::getpid(), ::syscall(SYS_gettid), SIGSYS);
   ::_exit(128 + SIGSYS);
 }
 
