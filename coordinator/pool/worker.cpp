@@ -70,9 +70,24 @@ void Worker::start() {
     SpawnedProcess child = spawn_process({spec_.executable, spec_.environment, spec_.address_space_limit,
                                           spec_.max_open_files, spec_.spawn_fault});
     pid_ = child.pid;
-    stdin_.assign(child.stdin_fd);
-    stdout_.assign(child.stdout_fd);
-    stderr_.assign(child.stderr_fd);
+    try {
+      stdin_.assign(child.stdin_fd);
+      stdout_.assign(child.stdout_fd);
+      stderr_.assign(child.stderr_fd);
+    } catch (...) {
+      // A worker we cannot speak to must not live on unseen.
+      boost::system::error_code ignored;
+      if (stdin_.is_open()) stdin_.close(ignored);
+      else ::close(child.stdin_fd);
+      if (stdout_.is_open()) stdout_.close(ignored);
+      else ::close(child.stdout_fd);
+      if (stderr_.is_open()) stderr_.close(ignored);
+      else ::close(child.stderr_fd);
+      ::kill(-pid_, SIGKILL);
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+      throw;
+    }
   } catch (const std::exception& e) {
     lose("cannot start worker '" + spec_.executable + "': " + e.what());
     reaped_ = true;

@@ -68,9 +68,17 @@ TEST_CASE("the modbus worker may open sockets, but not exec") {
   CHECK_FALSE(allowed("modbus", "exec", "execve"));
 }
 
+TEST_CASE("no kind may make a namespace, not even through clone") {
+  for (const std::string kind : {"parser", "search", "git", "modbus"}) {
+    CAPTURE(kind);
+    CHECK_FALSE(allowed(kind, "namespace", "clone"));
+  }
+}
+
 TEST_CASE("with seccomp off in its configuration a worker is not filtered") {
   CHECK(allowed("parser", "socket", "socket", false));
   CHECK(allowed("parser", "exec", "execve", false));
+  CHECK(allowed("parser", "namespace", "clone", false));
 }
 
 TEST_CASE("a filtered worker still serves its own tools") {

@@ -1,5 +1,6 @@
 #include "sandbox.h"
 
+#include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <iterator>
 #include <stdexcept>
 #include <vector>
@@ -167,6 +169,25 @@ void install_seccomp_filter(const std::string& kind, const std::string& prefix) 
     }
     check(seccomp_rule_add(filter.get(), SCMP_ACT_TRAP, nr, 0), std::string("seccomp_rule_add(") + name + ")");
   }
+
+  // unshare and setns are denied above; clone can make namespaces too. Its flags are an argument
+  // the filter can read, so a clone with any namespace flag is denied. clone3 passes its flags in
+  // memory the filter cannot read: it fails with ENOSYS, and the C library then falls back to clone.
+  int clone_nr = seccomp_syscall_resolve_name("clone");
+  if (clone_nr != __NR_SCMP_ERROR) {
+    if (g_denied_count < static_cast<int>(std::size(g_denied))) {
+      g_denied[g_denied_count].nr = clone_nr;
+      std::snprintf(g_denied[g_denied_count].name, sizeof g_denied[g_denied_count].name, "%s", "clone");
+      ++g_denied_count;
+    }
+    for (unsigned long flag : {CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
+                               CLONE_NEWNET})
+      check(seccomp_rule_add(filter.get(), SCMP_ACT_TRAP, clone_nr, 1, SCMP_A0_64(SCMP_CMP_MASKED_EQ, flag, flag)),
+            "seccomp_rule_add(clone)");
+  }
+  int clone3_nr = seccomp_syscall_resolve_name("clone3");
+  if (clone3_nr != __NR_SCMP_ERROR)
+    check(seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(ENOSYS), clone3_nr, 0), "seccomp_rule_add(clone3)");
 
   struct sigaction action {};
   action.sa_sigaction = on_sigsys;

@@ -3,8 +3,9 @@
 // group before exec; see coordinator/pool/spawn.h).
 //
 // A seccomp filter per kind, default allow with a deny-list: no kind may trace or read other
-// processes, load kernel modules, mount, change namespaces, use io_uring (whose operations bypass
-// the filter), bpf, perf events, keyrings or userfaultfd. On top of that:
+// processes, load kernel modules, mount, change namespaces (unshare, setns, clone with a namespace
+// flag; clone3 gets ENOSYS so the C library uses clone), use io_uring (whose operations bypass the
+// filter), bpf, perf events, keyrings or userfaultfd. On top of that:
 //   parser, search, testkit, git   no sockets (socket, socketpair, connect, bind, listen, accept)
 //                                  and no exec (execve, execveat)
 //   modbus                         sockets and connect (its code restricts the hosts), but no

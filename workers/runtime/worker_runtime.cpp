@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -577,6 +580,12 @@ Tool runtime_fault_tool(FrameChannel& channel, bool idempotent) {
       char* envp[] = {nullptr};
       ::execve(path, argv, envp);
       result.structured = {{"fault", "exec"}, {"allowed", true}};
+    } else if (fault == "namespace") {
+      // clone into a new user namespace, the way around a denied unshare; the child, if any, leaves.
+      long child = ::syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+      if (child == 0) ::_exit(0);
+      if (child > 0) ::waitpid(static_cast<pid_t>(child), nullptr, 0);
+      result.structured = {{"fault", "namespace"}, {"allowed", true}};
     } else if (fault == "stdout") {
       std::printf("stray printf from a tool\n");
       std::cout << "stray std::cout from a tool" << std::endl;
@@ -798,7 +807,7 @@ Tool test_fault_tool(bool idempotent) {
       {"properties",
        {{"fault",
          {{"type", "string"},
-          {"enum", {"ok", "crash", "hang", "garbage", "exit", "leak", "stdout", "socket", "exec"}},
+          {"enum", {"ok", "crash", "hang", "garbage", "exit", "leak", "stdout", "socket", "exec", "namespace"}},
           {"description", "which fault to inject"}}},
         {"mb",
          {{"type", "integer"},

@@ -35,6 +35,8 @@
 //                 sockets; then result {"fault":"socket","allowed":true}
 //       "exec"    execve of a path that does not exist: killed by the filter unless the kind may
 //                 exec; then result {"fault":"exec","allowed":true} (the exec itself fails)
+//       "namespace" clone(CLONE_NEWUSER): killed by the filter (every kind); with the filter off
+//                 result {"fault":"namespace","allowed":true}
 // ---------------------------------------------------------------------------------------------
 #pragma once
 
