@@ -20,7 +20,6 @@
 #include "router.h"
 #include "spawn.h"
 #include "search_tools.h"
-#include "worker_protocol.h"
 #include "stdio_transport.h"
 #include "testkit_tools.h"
 
