@@ -232,6 +232,10 @@ TEST_CASE("workers run with no_new_privs, their seccomp filter, no core dumps an
     std::string as = std::to_string(3072ull << 20);
     CHECK(limit_of(pid, "Max address space") == std::make_pair(as, as));
   }
+  // Non-dumpable too (exec resets it, so the worker sets it itself): no core, no attaching.
+  json r = client->call_tool("test_fault", {{"fault", "confinement"}});
+  CHECK(r["structuredContent"]["dumpable"] == 0);
+  CHECK(r["structuredContent"]["no_new_privs"] == 1);
 }
 
 TEST_CASE("worker_seccomp false leaves the filter off, and only the filter") {

@@ -81,6 +81,19 @@ TEST_CASE("with seccomp off in its configuration a worker is not filtered") {
   CHECK(allowed("parser", "namespace", "clone", false));
 }
 
+TEST_CASE("a worker makes itself non-dumpable at start, filter or not") {
+  for (bool seccomp : {true, false}) {
+    CAPTURE(seccomp);
+    TempDir dir;
+    WorkerHarness worker("parser", hooked(dir, seccomp));
+    REQUIRE(worker.wait_type("hello", std::chrono::seconds(10)));
+    worker.call("c", "test_fault", {{"fault", "confinement"}});
+    auto outcome = worker.wait_outcome("c", std::chrono::seconds(5));
+    REQUIRE(outcome);
+    CHECK((*outcome)["structured"]["dumpable"] == 0);
+  }
+}
+
 TEST_CASE("a filtered worker still serves its own tools") {
   TempDir dir;
   WorkerHarness worker("parser", hooked(dir));

@@ -586,6 +586,10 @@ Tool runtime_fault_tool(FrameChannel& channel, bool idempotent) {
       if (child == 0) ::_exit(0);
       if (child > 0) ::waitpid(static_cast<pid_t>(child), nullptr, 0);
       result.structured = {{"fault", "namespace"}, {"allowed", true}};
+    } else if (fault == "confinement") {
+      result.structured = {{"fault", "confinement"},
+                           {"dumpable", ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)},
+                           {"no_new_privs", ::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)}};
     } else if (fault == "stdout") {
       std::printf("stray printf from a tool\n");
       std::cout << "stray std::cout from a tool" << std::endl;
@@ -807,7 +811,7 @@ Tool test_fault_tool(bool idempotent) {
       {"properties",
        {{"fault",
          {{"type", "string"},
-          {"enum", {"ok", "crash", "hang", "garbage", "exit", "leak", "stdout", "socket", "exec", "namespace"}},
+          {"enum", {"ok", "crash", "hang", "garbage", "exit", "leak", "stdout", "socket", "exec", "namespace", "confinement"}},
           {"description", "which fault to inject"}}},
         {"mb",
          {{"type", "integer"},
@@ -820,6 +824,8 @@ Tool test_fault_tool(bool idempotent) {
                         {"properties",
                          {{"fault", {{"type", "string"}}},
                           {"allowed", {{"type", "boolean"}}},
+                          {"dumpable", {{"type", "integer"}}},
+                          {"no_new_privs", {{"type", "integer"}}},
                           {"mb", {{"type", "integer"}}},
                           {"rss_bytes", {{"type", "integer"}}}}}};
   // test_fault is not idempotent (a retry after "crash" would only crash another worker);

@@ -37,6 +37,7 @@
 //                 exec; then result {"fault":"exec","allowed":true} (the exec itself fails)
 //       "namespace" clone(CLONE_NEWUSER): killed by the filter (every kind); with the filter off
 //                 result {"fault":"namespace","allowed":true}
+//       "confinement" result {"fault":"confinement","dumpable":D,"no_new_privs":N} from prctl
 // ---------------------------------------------------------------------------------------------
 #pragma once
 
