@@ -48,7 +48,11 @@ void ReplyOnce::error(int code, std::string message, json data) {
   if (claim()) sink_(make_error(id_, code, std::move(message), std::move(data)));
 }
 
-void ReplyOnce::abandon() { claim(); }
+void ReplyOnce::abandon() {
+  // No response goes out, but a batch collecting its replies must stop waiting for this one: the
+  // sink is told with a discarded value, which no sink ever writes.
+  if (claim()) sink_(json(json::value_t::discarded));
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -102,6 +106,9 @@ McpServer::McpServer(asio::io_context& loop, const Config& config, Sink out, Exe
       config_(config),
       out_(std::move(out)),
       notify_(out_),
+      reply_sink_([this](json reply) {
+        if (!reply.is_discarded()) out_(std::move(reply));
+      }),
       executor_(executor),
       notify_level_(log_level_rank(config.notify_log_level)),
       cache_(LruCache::Limits{static_cast<std::size_t>(config.cache_max_bytes),
@@ -183,7 +190,7 @@ void McpServer::on_line(std::string_view line) {
     on_batch(parsed.value);
     return;
   }
-  on_message(parsed.value, out_);
+  on_message(parsed.value, reply_sink_);
 }
 
 void McpServer::on_oversize_line(std::size_t bytes) {
@@ -207,25 +214,30 @@ void McpServer::on_batch(const json& batch) {
   // Collect the replies of the batch's requests and send them as one array when the last arrives.
   struct Collector {
     json replies = json::array();
-    std::size_t expected = 0;
+    std::size_t expected = 0, abandoned = 0;
     bool armed = false;
     Sink out;
+    // Every request settled: send the replies, or nothing if every one was cancelled.
+    void maybe_send() {
+      if (!armed || replies.size() + abandoned != expected) return;
+      if (!replies.empty()) out(std::move(replies));
+      armed = false;
+    }
   };
   auto collector = std::make_shared<Collector>();
   collector->out = out_;
   Sink sink = [collector](json reply) {
-    collector->replies.push_back(std::move(reply));
-    if (collector->armed && collector->replies.size() == collector->expected)
-      collector->out(std::move(collector->replies));
+    if (reply.is_discarded()) ++collector->abandoned;  // cancelled: MCP says no response
+    else collector->replies.push_back(std::move(reply));
+    collector->maybe_send();
   };
   for (const auto& message : batch) {
     auto parsed = parse_message(message);
     if (!parsed.ok() || parsed.message->is_request()) ++collector->expected;
   }
   for (const auto& message : batch) on_message(message, sink);
-  collector->armed = true;
-  if (collector->expected > 0 && collector->replies.size() == collector->expected)
-    collector->out(std::move(collector->replies));
+  collector->armed = collector->expected > 0;
+  collector->maybe_send();
 }
 
 void McpServer::on_message(const json& message, const Sink& sink) {

@@ -117,6 +117,7 @@ class McpServer {
   const Config& config_;
   Sink out_;
   Sink notify_;
+  Sink reply_sink_;  // out_, minus the discarded marker of an abandoned reply
   std::function<json()> transport_status_;
   Executor& executor_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
