@@ -90,6 +90,10 @@ Worker::~Worker() {
 void Worker::start() {
   started_at_ = Clock::now();
   try {
+    // Checked before forking: when exec fails, Boost.Process throws without reaping the child it
+    // forked, so a missing executable would leave a zombie at every restart of a crash loop.
+    if (::access(spec_.executable.c_str(), X_OK) != 0)
+      throw std::runtime_error(std::string("not an executable file: ") + std::strerror(errno));
     // The child inherits our environment, where main() put MCPD_WORKER_CONFIG before any thread
     // started (Boost 1.81's process_environment is not usable header-only).
     bp::process child(loop_.get_executor(), spec_.executable, std::vector<std::string>{},

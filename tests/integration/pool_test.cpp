@@ -278,6 +278,18 @@ TEST_CASE("without pidfds (the fallback), dead workers are still reaped and repl
   CHECK(WEXITSTATUS(*exit) == 0);
 }
 
+TEST_CASE("a worker executable that is missing: a crash loop with a clear reason, and no zombie per attempt") {
+  TempDir empty;
+  auto client = start_mcpd({"--worker_dir", empty.path.string(), "--workers",
+                            workers_config("default", {{"backoff_initial_ms", 10}, {"backoff_max_ms", 50}})});
+  client->initialize();
+  REQUIRE(eventually([&] { return pool_status(*client, "parser")["crash_loop_deaths"].get<int>() >= 5; }));
+  json r = client->request("tools/call", {{"name", "code_parse"}, {"arguments", {{"language", "c"}, {"code", "int x;"}}}});
+  std::string text = r.dump();
+  CHECK((text.find("circuit breaker") != std::string::npos || text.find("not an executable") != std::string::npos));
+  check_no_zombies(client->process().pid());
+}
+
 TEST_CASE("chaos: a random worker SIGKILLed every 250 ms, every idempotent call answered correctly") {
   auto client = start_mcpd({"--workers", workers_config("parser", {{"min_workers", 3}, {"max_workers", 4}}),
                             "--cache_enabled", "false"});
