@@ -278,6 +278,26 @@ TEST_CASE("without pidfds (the fallback), dead workers are still reaped and repl
   CHECK(WEXITSTATUS(*exit) == 0);
 }
 
+TEST_CASE("a busy worker stopped with SIGSTOP mid-call: missed pings kill it, the idempotent call is retried") {
+  auto client = start_mcpd({"--workers", workers_config("testkit", {{"min_workers", 2}, {"max_workers", 2},
+                                                                    {"ping_interval_ms", 200}, {"ping_timeout_ms", 600}})});
+  client->initialize();
+  REQUIRE(eventually([&] { return live_pids(*client, "testkit", "idle").size() == 2; }));
+  json id = client->send_request("tools/call", {{"name", "test_sleep"}, {"arguments", {{"ms", 1500}, {"tag", "stopped"}}}});
+  std::vector<pid_t> busy;
+  REQUIRE(eventually([&] { return !(busy = live_pids(*client, "testkit", "busy")).empty(); }));
+  REQUIRE(::kill(busy.front(), SIGSTOP) == 0);
+  auto response = client->wait_response(id, 20s);
+  REQUIRE(response);
+  CHECK((*response)["result"]["isError"] == false);
+  CHECK((*response)["result"]["structuredContent"]["slept_ms"] == 1500);
+  json pool = pool_status(*client, "testkit");
+  CHECK(pool["missed_pongs"].get<int>() >= 1);
+  CHECK(pool["retried"] == 1);
+  CHECK(eventually([&] { return process_state(busy.front()) == 0; }));  // killed and reaped
+  check_no_zombies(client->process().pid());
+}
+
 TEST_CASE("a worker executable that is missing: a crash loop with a clear reason, and no zombie per attempt") {
   TempDir empty;
   auto client = start_mcpd({"--worker_dir", empty.path.string(), "--workers",
