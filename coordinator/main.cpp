@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   }
   const Config& config = inv.config;
   Log::instance().set_level(config.log_level);
+  Log::instance().set_max_queue_bytes(config.max_log_queue_bytes);
 
   // Workers read their configuration from MCPD_WORKER_CONFIG in an environment of their own: the
   // allow-listed part of ours and worker_env, never the rest (a client's secrets stay here).
@@ -74,7 +75,7 @@ int main(int argc, char** argv) {
       if (kv.rfind("MCPD_TEST_SPAWN_FAULT=", 0) == 0) spawn_fault = kv.substr(kv.find('=') + 1);
 
   boost::asio::io_context loop;
-  StdioTransport transport(loop, config.max_line_bytes);
+  StdioTransport transport(loop, config.max_line_bytes, config.max_output_queue_bytes);
   LegacyExecutor legacy(loop, config);
 
   // Each tool family runs in its own kind of worker process; the same libraries serve the legacy
@@ -113,11 +114,23 @@ int main(int argc, char** argv) {
     launch.environment = worker_environment;
     launch.max_open_files = settings.max_open_files;
     launch.spawn_fault = spawn_fault;
+    // Test hook, honoured only with test_tools: supervise without pidfds, as on a kernel or under
+    // a seccomp policy that refuses pidfd_open, so the fallback reaper is tested for real.
+    const char* no_pidfd = std::getenv("MCPD_TEST_NO_PIDFD");
+    launch.use_pidfd = !(config.test_tools && no_pidfd && std::string_view(no_pidfd) == "1");
     workers.add_kind(tools, launch, settings);
   }
   Router router(config, legacy, &workers, [&workers](const std::string& tool) { return workers.serves(tool); });
 
   McpServer server(loop, config, [&transport](json message) { transport.send(message); }, router);
+  server.set_notification_sink([&transport](json message) { transport.send_droppable(message); });
+  server.set_transport_status([&transport, &config] {
+    return json{{"output_queued_bytes", transport.queued_bytes()},
+                {"max_output_queue_bytes", config.max_output_queue_bytes},
+                {"input_paused", transport.input_paused()},
+                {"input_pauses", transport.input_pauses()},
+                {"notifications_dropped", transport.dropped_notifications()}};
+  });
   for (const auto& [kind, tools] : families) server.add_tools(tools);
   bool pool_used = config.mode != "legacy";
   for (const auto& [tool, mode] : config.tool_modes) pool_used = pool_used || mode != "legacy";
@@ -137,29 +150,33 @@ int main(int argc, char** argv) {
   }
 
   bool stopping = false;
-  auto stop = [&] {
+  auto stop = [&](bool output_lost) {
     if (stopping) return;
     stopping = true;
-    server.shutdown([&] { router.shutdown([&] { loop.stop(); }); });
+    server.shutdown([&] { router.shutdown([&] { loop.stop(); }); }, output_lost);
   };
   boost::asio::signal_set signals(loop, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (!ec) {
       log_info("signal received", {{"signal", signo}});
-      stop();
+      stop(false);
     }
   });
   transport.start({[&](std::string line) { server.on_line(line); },
                    [&](std::size_t bytes) { server.on_oversize_line(bytes); },
                    [&] {
                      log_info("stdin closed");
-                     stop();
-                   }});
+                     stop(false);
+                   },
+                   // The transport has logged why; calls in flight could not be answered anyway.
+                   [&](const std::string&) { stop(true); }});
   log_info("mcpd started", {{"roots", config_to_json(config)["roots"]}, {"pid", ::getpid()}});
   loop.run();
   transport.flush_and_stop();
   modbus_poller->shutdown();  // groups finish their cycle, queued samples are written
   log_info("mcpd stopped");
+  // Bounded: a stderr nobody reads must not hold up the exit.
+  Log::instance().flush(std::chrono::seconds(1));
   // Leave without running destructors: a tool stuck on the legacy thread pool (one that ignores
   // cancellation) would otherwise block the pool's join forever, and everything owed to the client
   // has been flushed above.

@@ -1,7 +1,10 @@
 #include "pool_executor.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <limits>
+
+#include "json_access.h"
 
 namespace mcpd::pool {
 
@@ -20,9 +23,11 @@ PoolSettings pool_settings(const json& workers, const std::string& kind) {
   PoolSettings s;
   auto apply = [&s](const json& entry) {
     if (!entry.is_object()) return;
-    auto u64 = [&entry](const char* key, std::uint64_t fallback) { return entry.value(key, fallback); };
-    auto millis = [&entry](const char* key, std::chrono::milliseconds fallback) {
-      return std::chrono::milliseconds(entry.value(key, static_cast<std::uint64_t>(fallback.count())));
+    // load_config has checked the types; a value of another type still falls back, never throws.
+    auto u64 = [&entry](const char* key, std::uint64_t fallback) { return optional_uint(entry, key).value_or(fallback); };
+    auto millis = [&u64](const char* key, std::chrono::milliseconds fallback) {
+      std::uint64_t ms = std::min<std::uint64_t>(u64(key, static_cast<std::uint64_t>(fallback.count())), INT64_MAX);
+      return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
     };
     s.min_workers = u64("min_workers", s.min_workers);
     s.max_workers = u64("max_workers", s.max_workers);
@@ -47,7 +52,7 @@ PoolSettings pool_settings(const json& workers, const std::string& kind) {
     s.breaker.failure_threshold = u64("breaker_threshold", s.breaker.failure_threshold);
     s.breaker.cooldown = millis("breaker_cooldown_ms", s.breaker.cooldown);
     // A stateful kind (the Modbus poller) runs exactly one worker.
-    if (entry.value("singleton", false)) s.min_workers = s.max_workers = 1;
+    if (optional_bool(entry, "singleton").value_or(false)) s.min_workers = s.max_workers = 1;
   };
   if (workers.contains("default")) apply(workers["default"]);
   if (workers.contains(kind)) apply(workers[kind]);

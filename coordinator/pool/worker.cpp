@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 
@@ -12,6 +14,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
+#include "json_access.h"
 #include "log.h"
 #include "spawn.h"
 #include "worker_protocol.h"
@@ -102,11 +105,15 @@ void Worker::start() {
 }
 
 void Worker::watch_exit() {
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+  int fd = spec_.use_pidfd ? static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)) : -1;
   if (fd < 0) {
-    // Kernels before 5.3 have no pidfd; EOF on stdout still tells us of the death, and the reap
-    // then happens when the pool kills the group.
-    log_warning("pidfd_open failed; relying on pipe EOF", {{"worker", spec_.kind}, {"pid", pid_}});
+    // Kernels before 5.3 have no pidfd, and seccomp may refuse it (ENOSYS). EOF on stdout still
+    // tells us of the death; lose() then reaps by polling waitpid, so the worker is erased and
+    // shutdown does not wait for it forever.
+    int error = spec_.use_pidfd ? errno : 0;
+    log_warning("no pidfd for the worker; its exit is found by pipe EOF and reaped by polling",
+                {{"worker", spec_.kind}, {"pid", pid_},
+                 {"error", error ? std::string(std::strerror(error)) : std::string("turned off for a test")}});
     return;
   }
   pidfd_ = std::make_unique<asio::posix::stream_descriptor>(loop_, fd);
@@ -115,7 +122,28 @@ void Worker::watch_exit() {
                        if (ec) return;
                        int status = 0;
                        if (::waitpid(self->pid_, &status, WNOHANG) == self->pid_) self->on_exit_status(status);
+                       else self->poll_reap(std::chrono::milliseconds(5));  // never left unreaped
                      });
+}
+
+void Worker::poll_reap(std::chrono::milliseconds delay) {
+  if (reaped_ || pid_ <= 0) return;
+  if (!reap_timer_) reap_timer_ = std::make_unique<asio::steady_timer>(loop_);
+  reap_timer_->expires_after(delay);
+  reap_timer_->async_wait([self = shared_from_this(), delay](const boost::system::error_code& ec) {
+    if (ec || self->reaped_) return;
+    int status = 0;
+    pid_t r = ::waitpid(self->pid_, &status, WNOHANG);
+    if (r == self->pid_) {
+      self->on_exit_status(status);
+    } else if (r < 0 && errno == ECHILD) {
+      // Reaped elsewhere: the exit status is lost, the process is not.
+      self->on_exit_status(0);
+      self->exit_description_ = "reaped elsewhere (exit status unknown)";
+    } else {
+      self->poll_reap(std::min(delay * 2, std::chrono::milliseconds(200)));
+    }
+  });
 }
 
 void Worker::on_exit_status(int status) {
@@ -127,6 +155,7 @@ void Worker::on_exit_status(int status) {
   boost::system::error_code ignored;
   stdin_.close(ignored);
   if (stop_timer_) stop_timer_->cancel();
+  if (reap_timer_) reap_timer_->cancel();
   if (events_.on_reaped) events_.on_reaped(*this);
 }
 
@@ -134,6 +163,9 @@ void Worker::lose(const std::string& reason) {
   if (lost_) return;
   lost_ = true;
   state = State::dead;
+  // Without a pidfd nothing else will notice the exit: poll for it (the process was killed or is
+  // exiting, so this ends within milliseconds).
+  if (!pidfd_ && !reaped_) poll_reap(std::chrono::milliseconds(5));
   if (events_.on_lost) events_.on_lost(*this, reason);
 }
 
@@ -208,12 +240,13 @@ void Worker::read_frames() {
       }
       json& frame = event.frame;
       if (!self->hello_seen_) {
-        if (frame.value("type", "") != "hello") {
+        if (optional_string(frame, "type") != "hello") {
           self->kill("protocol error: first frame was not hello");
           return;
         }
-        if (frame.value("protocol", 0) != worker_protocol::version) {
-          self->kill("protocol error: worker speaks protocol version " + frame.value("protocol", json()).dump() +
+        if (optional_int(frame, "protocol") != worker_protocol::version) {
+          const json* given = member(frame, "protocol");
+          self->kill("protocol error: worker speaks protocol version " + (given ? given->dump() : std::string("(none)")) +
                      ", we speak " + std::to_string(worker_protocol::version));
           return;
         }
@@ -254,6 +287,16 @@ void Worker::read_stderr() {
     }
     self->read_stderr();
   });
+}
+
+char Worker::process_state() const {
+  if (pid_ <= 0 || reaped_) return 0;
+  std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return 0;
+  // The command name in parentheses may itself hold spaces and ')': the state follows the last.
+  auto close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() ? 0 : line[close + 2];
 }
 
 std::uint64_t Worker::rss_bytes() const {

@@ -93,6 +93,7 @@ class WorkerPool {
   Worker* pick_worker(const PoolCall& call);
   void fail_queue(CallOutcome::Status status, const std::string& message);
   void schedule_rebalance(std::chrono::milliseconds delay);
+  void send_ping(Worker& worker, Clock::time_point now);
   PoolSnapshot snapshot() const;
 
   boost::asio::io_context& loop_;
