@@ -1,10 +1,15 @@
 #include "diff_render.h"
 
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "output.h"
 
@@ -67,10 +72,42 @@ SpanHashes* span_hashes(const char* data, std::size_t size) {
   return out;
 }
 
-int file_signature(void** out, const git_diff_file*, const char* path, void*) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return -1;
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+// Opens a work-tree file for its signature without following any symbolic link between the top of
+// the work tree and the file: libgit2 hands over files that looked regular through stat(), and a
+// link swapped in (for the file or a directory above it) must not lead outside the work tree.
+int open_beneath(const git_diff_file* file, const char* path) {
+  std::string_view full(path), relative(file->path);
+  if (full.size() > relative.size() && full.substr(full.size() - relative.size()) == relative) {
+    std::string top(full.substr(0, full.size() - relative.size()));
+    int dir = ::open(top.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+      struct open_how how {};
+      how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC;
+      how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+      long fd = ::syscall(SYS_openat2, dir, file->path, &how, sizeof how);
+      int error = errno;
+      ::close(dir);
+      if (fd >= 0 || error != ENOSYS) return static_cast<int>(fd);
+    }
+  }
+  return ::open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);  // kernels without openat2
+}
+
+int file_signature(void** out, const git_diff_file* file, const char* path, void*) {
+  std::string data;
+  int fd = open_beneath(file, path);
+  struct stat st {};
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    char buffer[65536];
+    for (;;) {
+      ssize_t n = ::read(fd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      data.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  // A file that cannot be read this way pairs with nothing (an empty signature scores 0).
   *out = span_hashes(data.data(), data.size());
   return 0;
 }
@@ -173,9 +210,12 @@ std::uint16_t abbrev_length(git_repository* repo) {
   std::filesystem::path packs = std::filesystem::path(git_repository_commondir(repo)) / "objects" / "pack";
   for (const auto& entry : std::filesystem::directory_iterator(packs, ec)) {
     if (entry.path().extension() != ".idx") continue;
-    std::ifstream in(entry.path(), std::ios::binary);
     unsigned char header[8 + 256 * 4];
-    if (!in.read(reinterpret_cast<char*>(header), sizeof header)) continue;
+    int fd = ::open(entry.path().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t n = ::pread(fd, header, sizeof header, 0);
+    ::close(fd);
+    if (n != static_cast<ssize_t>(sizeof header)) continue;
     bool v2 = header[0] == 0xff && header[1] == 't' && header[2] == 'O' && header[3] == 'c';
     const unsigned char* last = header + (v2 ? 8 : 0) + 255 * 4;  // the fan-out table's last entry
     count += (std::uint64_t{last[0]} << 24) | (std::uint64_t{last[1]} << 16) | (std::uint64_t{last[2]} << 8) | last[3];
