@@ -18,7 +18,9 @@ namespace mcpd::git {
 namespace {
 
 constexpr std::size_t kProgressEvery = 64;  // files
-constexpr std::size_t kFileEntryOverhead = 96;  // keys, numbers and punctuation of one file entry
+// Keys, numbers and punctuation of one file entry besides its paths, at most (20-digit counts), in
+// the structured JSON and in the whole result.
+constexpr OutputCost kFileEntryOverhead{128, 2 * 128 + 32};
 
 json file_entry(const git_diff_delta* delta, std::size_t additions, std::size_t deletions) {
   json entry = {{"path", valid_utf8(delta->new_file.path)}, {"status", delta_status(delta->status)}};
@@ -272,21 +274,23 @@ void find_renames(git_diff* diff) {
   check(git_diff_find_similar(diff, &find), "cannot detect renames");
 }
 
-RenderedDiff render_diff(git_diff* diff, std::uint64_t cap_bytes, bool with_text, const ToolContext& context) {
+RenderedDiff render_diff(git_diff* diff, OutputBudget& budget, bool with_text, const ToolContext& context) {
   RenderedDiff out;
   if (diff == nullptr) return out;
   std::size_t count = git_diff_num_deltas(diff);
   out.files_changed = count;
 
-  // The file list comes first: reserve its size so a long patch cannot crowd it out.
-  std::uint64_t list_bytes = 0;
+  // The file list comes first: reserve what it can cost at most, so a long patch cannot crowd it
+  // out, and give the text only the rest, so the two together stay within the budget.
+  OutputCost list_bytes;
   for (std::size_t i = 0; i < count; ++i) {
     const git_diff_delta* delta = git_diff_get_delta(diff, i);
-    list_bytes += kFileEntryOverhead + std::char_traits<char>::length(delta->new_file.path) +
-                  std::char_traits<char>::length(delta->old_file.path);
+    list_bytes = list_bytes + kFileEntryOverhead + string_cost(valid_utf8(delta->new_file.path)) +
+                 string_cost(valid_utf8(delta->old_file.path));
   }
-  OutputBudget list_budget(cap_bytes);
-  OutputBudget text_budget(cap_bytes > list_bytes ? cap_bytes - list_bytes : 0);
+  OutputCost room = budget.remaining();
+  OutputBudget list_budget(list_bytes.fits_in(room) ? list_bytes : room);
+  OutputBudget text_budget(room.minus(list_bytes));
 
   for (std::size_t i = 0; i < count; ++i) {
     context.check_cancelled();
@@ -303,22 +307,26 @@ RenderedDiff render_diff(git_diff* diff, std::uint64_t cap_bytes, bool with_text
 
     if (!list_budget.truncated()) {
       json entry = file_entry(delta, additions, deletions);
-      if (list_budget.take(entry.dump().size() + 1)) out.files.push_back(std::move(entry));
+      if (list_budget.take_element(entry)) out.files.push_back(std::move(entry));
     }
 
     if (with_text && patch && !text_budget.truncated()) {
       Buffer text;
       check(git_patch_to_buf(&text.buf, patch.get()), "cannot print the diff of a file");
       std::string piece = valid_utf8(text.view());
-      std::uint64_t size = json_string_size(piece) - 2;
-      if (text_budget.take(size)) {
+      OutputCost cost = string_cost(piece).minus(string_cost(""));  // one part of a string: no quotes
+      if (text_budget.take(cost)) {
         out.text += piece;
       } else {
-        out.text.append(piece, 0, fitting_prefix(piece, text_budget.remaining()));
+        std::size_t keep = fitting_prefix(piece, text_budget.remaining());
+        text_budget.take_fitted(string_cost(std::string_view(piece).substr(0, keep)).minus(string_cost("")));
+        out.text.append(piece, 0, keep);
       }
     }
   }
   out.truncated = list_budget.truncated() || text_budget.truncated();
+  budget.take_fitted(list_budget.used() + text_budget.used());
+  if (out.truncated) budget.mark_truncated();
   return out;
 }
 
