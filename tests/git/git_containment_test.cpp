@@ -252,3 +252,37 @@ TEST_CASE("a repository checked once is checked again when its layout changes") 
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("a submodule whose .git leads outside the roots is refused by the work-tree tools") {
+  Inside inside;
+  Outside outside;
+  // A gitlink in the index and a checked-out submodule whose .git file points outside.
+  inside.repo.git("update-index --add --cacheinfo 160000," + outside.repo.head() + ",sub");
+  fs::create_directories(inside.repo.path() / "sub");
+  std::ofstream(inside.repo.path() / "sub" / ".git") << "gitdir: " << outside.git_dir().string() << "\n";
+  std::string before = outside.fingerprint();
+  json args = {{"repo_path", inside.repo.path().string()}};
+  for (const char* tool : {"git_status", "git_diff"}) {
+    CAPTURE(tool);
+    std::string error = error_of(tool, args, inside.context());
+    CHECK_MESSAGE(contains(error, "submodule 'sub'"), error);
+    CHECK_MESSAGE(contains(error, "'" + outside.git_dir().string() + "'"), error);
+  }
+  std::string error = error_of("git_add", {{"repo_path", inside.repo.path().string()}, {"paths", {"sub"}}},
+                               inside.context(true));
+  CHECK_MESSAGE(contains(error, "submodule 'sub'"), error);
+  CHECK(outside.fingerprint() == before);
+
+  // A submodule whose repository is inside the roots is fine.
+  Inside other;
+  fs::remove_all(inside.repo.path() / "sub");
+  inside.repo.git("rm -q --cached sub");
+  inside.repo.git("-c protocol.file.allow=always submodule add -q " + shell_quote(other.repo.path().string()) +
+                  " inner");
+  json status = call("git_status", args, inside.context());
+  CHECK(status["staged"].size() >= 1);
+}
+
+}  // namespace

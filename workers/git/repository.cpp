@@ -49,6 +49,35 @@ GitDirIdentity identify(const std::string& gitdir) {
   return identity;
 }
 
+// libgit2 opens the repository of every checked-out submodule when it compares the work tree
+// (status, diff, add), from the submodule's own .git, which may point anywhere: each is checked like
+// the repository itself.
+void check_submodules(const Repository& repo, const std::vector<fs::path>& roots, const std::string& repo_path) {
+  git_index* index = nullptr;
+  if (git_repository_index(&index, repo.get()) < 0) {
+    git_error_clear();
+    return;  // the tool reports an unreadable index itself
+  }
+  Index owned(index);
+  std::size_t count = git_index_entrycount(index);
+  for (std::size_t i = 0; i < count; ++i) {
+    const git_index_entry* entry = git_index_get_byindex(index, i);
+    if (entry->mode != GIT_FILEMODE_COMMIT) continue;
+    fs::path dir = repo.workdir() / entry->path;
+    struct stat st {};
+    if (::lstat((dir / ".git").c_str(), &st) != 0) continue;  // not checked out: libgit2 opens nothing
+    std::error_code ec;
+    fs::path real = fs::canonical(dir, ec);
+    bool inside = false;
+    for (const auto& root : roots) inside = inside || (!ec && is_within(real, root));
+    if (!inside)
+      throw ToolError("repository '" + repo_path + "': its submodule '" + valid_utf8(entry->path) + "' is outside the allowed roots");
+    std::string label = repo_path + "' submodule '" + valid_utf8(entry->path);
+    LocatedRepository located = locate_repository(real, roots, label);
+    check_containment(located, roots, label);
+  }
+}
+
 }  // namespace
 
 StringArray::StringArray(const std::vector<std::string>& strings) {
@@ -186,6 +215,7 @@ Repository open_repository(const json& arguments, const ToolContext& context, st
   if (need_work_tree && repo.bare())
     throw ToolError("the repository at '" + repo_path + "' is bare (it has no work tree), and " + std::string(tool) +
                     " needs one");
+  if (need_work_tree) check_submodules(repo, context.roots, repo_path);
   return repo;
 }
 
