@@ -286,3 +286,18 @@ TEST_CASE("a submodule whose .git leads outside the roots is refused by the work
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("a .gitignore symlinked outside the roots is refused by git_status") {
+  Inside inside;
+  Outside outside;
+  fs::create_directories(inside.repo.path() / "sub");
+  std::ofstream(inside.repo.path() / "sub" / "untracked.txt") << "u\n";
+  fs::create_symlink(outside.repo.path() / "secret.txt", inside.repo.path() / "sub" / ".gitignore");
+  std::string error = error_of("git_status", {{"repo_path", inside.repo.path().string()}}, inside.context());
+  CHECK_MESSAGE(contains(error, "outside the allowed roots"), error);
+  CHECK_MESSAGE(contains(error, (outside.repo.path() / "secret.txt").string()), error);
+}
+
+}  // namespace
