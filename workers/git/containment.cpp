@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -66,7 +67,7 @@ struct Stamp {
 };
 
 struct Remembered {
-  std::vector<Stamp> stamps;
+  std::shared_ptr<const std::vector<Stamp>> stamps;
 };
 
 std::mutex remembered_mutex;
@@ -464,19 +465,24 @@ LocatedRepository locate_repository(const fs::path& start, const std::vector<fs:
 void check_containment(const LocatedRepository& located, const std::vector<fs::path>& roots,
                        const std::string& repo_path) {
   std::string key = remembered_key(located.gitdir, roots);
+  std::shared_ptr<const std::vector<Stamp>> previous;
   {
     std::lock_guard lock(remembered_mutex);
     auto it = remembered().find(key);
-    if (it != remembered().end()) {
-      bool unchanged = true;
-      for (const auto& stamp : it->second.stamps)
-        if (!stamp.same(Stamp::of(stamp.path))) {
-          unchanged = false;
-          break;
-        }
-      if (unchanged) return;
-      remembered().erase(it);
-    }
+    if (it != remembered().end()) previous = it->second.stamps;
+  }
+  if (previous) {
+    // Re-stat outside the lock: concurrent calls on other repositories need not wait for these.
+    bool unchanged = true;
+    for (const auto& stamp : *previous)
+      if (!stamp.same(Stamp::of(stamp.path))) {
+        unchanged = false;
+        break;
+      }
+    if (unchanged) return;
+    std::lock_guard lock(remembered_mutex);
+    auto it = remembered().find(key);
+    if (it != remembered().end() && it->second.stamps == previous) remembered().erase(it);
   }
 
   auto started = std::chrono::system_clock::now();
@@ -502,7 +508,7 @@ void check_containment(const LocatedRepository& located, const std::vector<fs::p
   }
   std::lock_guard lock(remembered_mutex);
   if (remembered().size() >= kMaxRemembered) remembered().clear();
-  remembered()[key].stamps = std::move(stamps);
+  remembered()[key].stamps = std::make_shared<const std::vector<Stamp>>(std::move(stamps));
 }
 
 void forget_containment_checks() {
