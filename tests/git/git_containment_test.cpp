@@ -3,6 +3,8 @@
 // link in the git directory, a config include or core.worktree. Each escape is refused by the read
 // tools and, with writes on, by a write tool, naming the directory, and the outside repository is
 // left untouched. Linked worktrees and alternates that stay inside the roots keep working.
+#include <sys/stat.h>
+
 #include <chrono>
 #include <thread>
 
@@ -298,6 +300,26 @@ TEST_CASE("a .gitignore symlinked outside the roots is refused by git_status") {
   std::string error = error_of("git_status", {{"repo_path", inside.repo.path().string()}}, inside.context());
   CHECK_MESSAGE(contains(error, "outside the allowed roots"), error);
   CHECK_MESSAGE(contains(error, (outside.repo.path() / "secret.txt").string()), error);
+}
+
+}  // namespace
+
+namespace {
+
+TEST_CASE("a FIFO in the git directory or as an included config is refused at once, not waited on") {
+  Inside inside;
+  fs::path fifo = inside.repo.path() / ".git" / "refs" / "heads" / "fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::string error = error_of("git_log", {{"repo_path", inside.repo.path().string()}}, inside.context());
+  CHECK_MESSAGE(contains(error, "is not a regular file or directory"), error);
+  CHECK_MESSAGE(contains(error, fifo.string()), error);
+  fs::remove(fifo);
+
+  fs::path included = inside.repo.root() / "included.fifo";
+  REQUIRE(::mkfifo(included.c_str(), 0600) == 0);
+  std::ofstream(inside.repo.path() / ".git" / "config", std::ios::app) << "[include]\n\tpath = " << included.string() << "\n";
+  error = error_of("git_log", {{"repo_path", inside.repo.path().string()}}, inside.context());
+  CHECK_MESSAGE(contains(error, "is not a regular file or directory"), error);
 }
 
 }  // namespace

@@ -303,6 +303,8 @@ class Checker {
     fs::path real = inside(file, "config file", via);
     stamp(real);
     if (real != file) stamp(file);
+    struct stat st {};
+    if (::stat(real.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) special(real, "config");
     std::optional<std::string> text = read_regular(real);
     if (!text) return;
     std::string where = "'" + real.string() + "'";
@@ -372,9 +374,14 @@ class Checker {
           fs::path link = real / name;
           stamp(link);
           fs::path target = inside(link, entry_description(name, what), "the symbolic link '" + link.string() + "'");
-          if (depth > 0 && fs::is_directory(target)) subdirectories.emplace_back(name, true);
-        } else if (type == DT_DIR && depth > 0) {
-          subdirectories.emplace_back(name, false);
+          std::error_code ec;
+          if (depth > 0 && fs::is_directory(target, ec)) subdirectories.emplace_back(name, true);
+          if (!ec && fs::exists(target, ec) && !fs::is_directory(target, ec) && !fs::is_regular_file(target, ec))
+            if (reads(name, what)) special(real / name, what);
+        } else if (type == DT_DIR) {
+          if (depth > 0) subdirectories.emplace_back(name, false);
+        } else if (type != DT_REG && reads(name, what)) {
+          special(real / name, what);
         }
       }
     } catch (...) {
@@ -383,6 +390,21 @@ class Checker {
     }
     ::closedir(handle);
     for (const auto& [name, link] : subdirectories) scan(real / name, what, depth - 1);
+  }
+
+  // Whether libgit2 reads the entry `name` of `what`: everything below refs/, objects/ and the
+  // like, but at the top of a git directory only the files it knows (git's fsmonitor keeps a
+  // socket there, for one).
+  static bool reads(const std::string& name, const std::string& what) {
+    if (what != "git directory" && what != "common directory") return true;
+    return entry_description(name, what).rfind("entry '", 0) != 0;
+  }
+
+  // libgit2 would block opening a FIFO (or read a device) where it expects a ref, an object or a
+  // config file, holding the call until its deadline.
+  [[noreturn]] void special(const fs::path& path, const std::string& what) const {
+    throw ToolError("repository '" + repo_path_ + "': '" + path.string() + "' in its " + what +
+                    " is not a regular file or directory (a FIFO, socket or device)");
   }
 
   const std::vector<fs::path>& roots_;
