@@ -166,6 +166,12 @@ TEST_CASE("a config include.path outside the roots is refused") {
       << "[include]\n\tpath = \"" << included.string() << "\" ; a comment\n";
   refused_everywhere(inside, outside, inside.repo.path(), included.string(), "include.path in '");
 
+  SUBCASE("also after a byte order mark, in mixed case, without blanks") {
+    Inside second;
+    std::ofstream(second.repo.path() / ".git" / "config", std::ios::binary | std::ios::trunc)
+        << "\xEF\xBB\xBF[InClude]PATH=" << included.string() << "\n[core]\n\tbare = false\n";
+    refused_everywhere(second, outside, second.repo.path(), included.string(), "include.path in '");
+  }
   SUBCASE("also through an includeIf, and through a file included from inside the roots") {
     Inside second;
     fs::path hop = second.repo.root() / "hop.cfg";

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -148,6 +149,7 @@ std::vector<ConfigEntry> parse_config(const std::string& text) {
     while (i < n && text[i] != '\n') ++i;
     if (i < n) ++i;
   };
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) i = 3;  // a UTF-8 byte order mark, which libgit2 skips too
   while (i < n) {
     skip_blanks();
     if (i >= n) break;
@@ -192,10 +194,7 @@ std::vector<ConfigEntry> parse_config(const std::string& text) {
       std::size_t keep = 0;  // length of value without trailing unquoted blanks
       while (i < n) {
         char v = text[i];
-        if (v == '\n' && !quoted) break;
-        if (v == '\n') {  // an unterminated quote ends at the line, as in git
-          break;
-        }
+        if (v == '\n') break;  // an unterminated quote ends at the line too
         if (v == '\\' && i + 1 < n) {
           char e = text[i + 1];
           i += 2;
