@@ -22,7 +22,8 @@ using namespace mcpd::test;
 using namespace std::chrono_literals;
 
 std::unique_ptr<McpClient> start(const TempDir& dir, std::vector<std::string> extra = {}) {
-  json settings = {{"db_path", (dir.path / "modbus.sqlite").string()}, {"reconnect_backoff_max_ms", 500}};
+  json settings = {{"db_path", (dir.path / "modbus.sqlite").string()}, {"reconnect_backoff_max_ms", 500},
+                   {"allowed_hosts", {"127.0.0.1"}}};
   std::vector<std::string> args = {"--modbus", settings.dump()};
   args.insert(args.end(), extra.begin(), extra.end());
   auto client = start_mcpd(args);
@@ -137,7 +138,8 @@ bool has(const std::string& text, const std::string& part) { return text.find(pa
 /// written by every integration test at once).
 std::unique_ptr<McpClient> start_on(const std::filesystem::path& db, const std::filesystem::path& log,
                                     std::vector<std::string> extra = {}) {
-  json settings = {{"db_path", db.string()}, {"reconnect_backoff_max_ms", 500}, {"connect_timeout_ms", 500}};
+  json settings = {{"db_path", db.string()}, {"reconnect_backoff_max_ms", 500}, {"connect_timeout_ms", 500},
+                   {"allowed_hosts", {"127.0.0.1"}}};
   std::vector<std::string> argv = {mcpd_binary(), "--root", source_dir(), "--modbus", settings.dump()};
   argv.insert(argv.end(), extra.begin(), extra.end());
   ChildProcess::Options options;

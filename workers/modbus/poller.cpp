@@ -465,13 +465,12 @@ void Poller::shutdown() {
   store_.reset();  // flushes the writer (bounded), releases the lock
 }
 
-void Poller::check_host(const std::string& host) const {
-  if (settings_.allowed_hosts.empty()) return;
-  if (std::find(settings_.allowed_hosts.begin(), settings_.allowed_hosts.end(), host) != settings_.allowed_hosts.end())
-    return;
-  std::string list;
-  for (const auto& h : settings_.allowed_hosts) list += (list.empty() ? "" : ", ") + h;
-  throw ToolError("host '" + host + "' is not in modbus.allowed_hosts (" + list + ")");
+void Poller::check_host(const std::string& host, int port) const {
+  if (settings_.allowed.allows_host(host, port)) return;
+  // A name that is not listed may still resolve to a listed address: that is decided on the
+  // addresses themselves, at every connect (Device::connect_locked), since names can change.
+  if (!parse_ip(host) && settings_.allowed.may_allow_by_address(port)) return;
+  throw ToolError(not_allowed_message(host, port, "", settings_.allowed));
 }
 
 std::shared_ptr<PollingGroup> Poller::find(const std::string& name) {
@@ -515,7 +514,7 @@ GroupDefinition parse_definition(const json& arguments) {
 
 json Poller::create_group(const json& arguments) {
   auto definition = parse_definition(arguments);
-  check_host(definition.host);
+  check_host(definition.host, definition.port);
   open();
   std::lock_guard lock(groups_mutex_);
   if (groups_.count(definition.name))
@@ -536,7 +535,7 @@ json Poller::update_group(const json& arguments) {
   for (auto it = arguments.begin(); it != arguments.end(); ++it) merged[it.key()] = it.value();
   if (merged.value("mode", "") == "HANDSHAKE") merged.erase("interval_ms");
   auto definition = parse_definition(merged);
-  check_host(definition.host);
+  check_host(definition.host, definition.port);
   bool was_running = old->running();
   old->stop();
   auto group = std::make_shared<PollingGroup>(definition, devices_.get(definition.host, definition.port), store_.get());

@@ -149,8 +149,10 @@ class Poller {
   json status(const std::optional<std::string>& name);
   json samples(const json& arguments);
 
-  /// Refuses a host outside modbus.allowed_hosts (ToolError).
-  void check_host(const std::string& host) const;
+  /// Refuses a host outside modbus.allowed_hosts (ToolError) before any connection: a host listed
+  /// by name or address passes, and so does a name that a listed address or range may turn out
+  /// to cover (the device checks what it resolves to before connecting).
+  void check_host(const std::string& host, int port) const;
 
  private:
   std::shared_ptr<PollingGroup> find(const std::string& name);  // under groups_mutex_; throws ToolError
