@@ -33,15 +33,18 @@ std::size_t expected_pdu_bytes(const Bytes& request) {
 
 std::string function_text(const Bytes& request) {
   int quantity = request.size() >= 5 ? get16(request.data() + 3) : 0;
+  auto of = [&](const char* one, const char* many) {
+    return std::to_string(quantity) + " " + (quantity == 1 ? one : many);
+  };
   switch (request.empty() ? 0 : request[0]) {
-    case 1: return "a read of " + std::to_string(quantity) + " coils";
-    case 2: return "a read of " + std::to_string(quantity) + " discrete inputs";
-    case 3: return "a read of " + std::to_string(quantity) + " holding registers";
-    case 4: return "a read of " + std::to_string(quantity) + " input registers";
+    case 1: return "a read of " + of("coil", "coils");
+    case 2: return "a read of " + of("discrete input", "discrete inputs");
+    case 3: return "a read of " + of("holding register", "holding registers");
+    case 4: return "a read of " + of("input register", "input registers");
     case 5: return "a write of one coil";
     case 6: return "a write of one register";
-    case 15: return "a write of " + std::to_string(quantity) + " coils";
-    default: return "a write of " + std::to_string(quantity) + " registers";
+    case 15: return "a write of " + of("coil", "coils");
+    default: return "a write of " + of("register", "registers");
   }
 }
 
