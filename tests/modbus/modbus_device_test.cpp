@@ -267,4 +267,40 @@ TEST_CASE("status answers while a group's poll waits on a silent device") {
   CHECK(status["devices"][0]["device"] == "127.0.0.1:" + std::to_string(silent.port()));
 }
 
+TEST_CASE("a trigger waiting on a silent device ends when its call is cancelled") {
+  FakeModbusDevice silent(Fault::silent);
+  TempDir dir;
+  ModbusKit kit(dir.path / "m.sqlite", {{"response_timeout_ms", 60000}});
+  kit.call("modbus_group_create", fixed_group("hs", silent.port(), {{"mode", "HANDSHAKE"}}));
+  kit.call("modbus_group_start", {{"name", "hs"}});
+  ToolContext context;
+  auto trigger = std::async(std::launch::async, [&] {
+    try {
+      kit.tools.at("modbus_group_trigger").handler({{"name", "hs"}}, context);
+    } catch (const ToolCancelled&) {
+      return std::string("cancelled");
+    }
+    return std::string("answered");
+  });
+  REQUIRE(eventually([&] { return silent.requests() == 1; }));
+  context.cancel.cancel();
+  CHECK(trigger.get() == "cancelled");
+}
+
+TEST_CASE("max_devices: unused devices are forgotten, and a new one is refused when all are in use") {
+  TempDir dir;
+  ModbusKit kit(dir.path / "m.sqlite", {{"max_devices", 2}});
+  auto read = [](int port) { return json{{"host", "127.0.0.1"}, {"port", port}, {"table", "holding"}, {"address", 0}}; };
+  // Reads of ever new devices: each one is known while its call runs, then may be forgotten.
+  for (int i = 0; i < 5; ++i) CHECK(contains(kit.error("modbus_read", read(free_tcp_port())), "cannot connect"));
+  CHECK(kit.call("modbus_status", json::object())["devices"].size() <= 2);
+  // Two groups hold two devices: a third device is refused, naming the setting.
+  kit.call("modbus_group_create", fixed_group("a", free_tcp_port()));
+  kit.call("modbus_group_create", fixed_group("b", free_tcp_port()));
+  CHECK(contains(kit.error("modbus_read", read(free_tcp_port())), "(modbus.max_devices)"));
+  CHECK(contains(kit.error("modbus_group_create", fixed_group("c", free_tcp_port())), "(modbus.max_devices)"));
+  kit.call("modbus_group_delete", {{"name", "b"}});
+  CHECK(contains(kit.error("modbus_read", read(free_tcp_port())), "cannot connect"));
+}
+
 }  // namespace

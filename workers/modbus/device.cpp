@@ -511,8 +511,21 @@ void Device::write_bits(int unit, int address, const std::vector<std::uint8_t>& 
 std::shared_ptr<Device> DeviceSet::get(const std::string& host, int port) {
   std::lock_guard lock(mutex_);
   std::string key = host + ":" + std::to_string(port);
-  auto& device = devices_[key];
-  if (!device) device = std::make_shared<Device>(host, port, settings_);
+  if (auto it = devices_.find(key); it != devices_.end()) return it->second;
+  if (devices_.size() >= static_cast<std::size_t>(settings_.max_devices)) {
+    // Forget the devices nothing uses now (no group, no call in flight), closing their
+    // connections: reads of ever new hosts must not pile up sockets until none is left for the
+    // devices that matter.
+    for (auto it = devices_.begin(); it != devices_.end();)
+      it = it->second.use_count() == 1 ? devices_.erase(it) : std::next(it);
+    if (devices_.size() >= static_cast<std::size_t>(settings_.max_devices))
+      throw DeviceError("cannot reach " + key + ": " + std::to_string(devices_.size()) +
+                            " devices are in use by groups and calls, the maximum (modbus.max_devices); delete a "
+                            "group or raise the setting",
+                        false);
+  }
+  auto device = std::make_shared<Device>(host, port, settings_);
+  devices_[key] = device;
   return device;
 }
 

@@ -313,8 +313,8 @@ std::vector<Tool> tools_over(const std::shared_ptr<Poller>& poller) {
                             "(also stored as samples). Triggers less than 1 s after the last poll are coalesced: they "
                             "return that poll's result with coalesced: true.");
   trigger.input_schema = name_only;
-  trigger.handler = [poller](const json& a, ToolContext&) {
-    return guarded([&] { return ToolResult{poller->trigger_group(a["name"]), {}}; });
+  trigger.handler = [poller](const json& a, ToolContext& context) {
+    return guarded([&] { return ToolResult{poller->trigger_group(a["name"], &context.cancel), {}}; });
   };
   tools.push_back(trigger);
 

@@ -237,7 +237,7 @@ void PollingGroup::run_fixed() {
   }
 }
 
-PollingGroup::PollResult PollingGroup::poll() {
+PollingGroup::PollResult PollingGroup::poll(const CancelToken* cancel) {
   std::lock_guard cycle(poll_mutex_);
   PollResult result;
   result.ts_ms = wall_ms();
@@ -250,7 +250,7 @@ PollingGroup::PollResult PollingGroup::poll() {
   for (const auto& request : plan_) {
     try {
       if (is_bit_table(request.table)) {
-        auto bits = device_->read_bits(definition_.unit, request.table, request.address, request.count, true);
+        auto bits = device_->read_bits(definition_.unit, request.table, request.address, request.count, true, cancel);
         for (std::size_t i : request.tags) {
           const auto& tag = definition_.tags[i];
           double v = bits[static_cast<std::size_t>(tag.address - request.address)] ? 1.0 : 0.0;
@@ -258,7 +258,8 @@ PollingGroup::PollResult PollingGroup::poll() {
           batch.values.emplace_back(tag.name, v);
         }
       } else {
-        auto regs = device_->read_registers(definition_.unit, request.table, request.address, request.count, true);
+        auto regs =
+            device_->read_registers(definition_.unit, request.table, request.address, request.count, true, cancel);
         for (std::size_t i : request.tags) {
           const auto& tag = definition_.tags[i];
           double v = decode(regs.data() + (tag.address - request.address), tag.encoding);
@@ -319,7 +320,7 @@ void PollingGroup::log_outcome(const PollResult& result) {
   if (!message.empty()) log_line(message);
 }
 
-PollingGroup::PollResult PollingGroup::trigger(bool& coalesced) {
+PollingGroup::PollResult PollingGroup::trigger(bool& coalesced, const CancelToken* cancel) {
   {
     std::lock_guard lock(stats_mutex_);
     ++triggers_;
@@ -337,7 +338,7 @@ PollingGroup::PollResult PollingGroup::trigger(bool& coalesced) {
     }
   }
   coalesced = false;
-  PollResult result = poll();
+  PollResult result = poll(cancel);
   std::lock_guard lock(stats_mutex_);
   last_trigger_ = now;
   last_trigger_result_ = result;
@@ -580,7 +581,7 @@ json Poller::stop_group(const std::string& name) {
   return {{"name", name}, {"state", "stopped"}, {"was_running", was_running}};
 }
 
-json Poller::trigger_group(const std::string& name) {
+json Poller::trigger_group(const std::string& name, const CancelToken* cancel) {
   open();
   std::shared_ptr<PollingGroup> group;
   {
@@ -593,7 +594,7 @@ json Poller::trigger_group(const std::string& name) {
   if (!group->running())
     throw ToolError("group '" + name + "' is stopped; start it with modbus_group_start before triggering it");
   bool coalesced = false;
-  auto result = group->trigger(coalesced);
+  auto result = group->trigger(coalesced, cancel);
   json out = {{"name", name},
               {"success", result.success},
               {"tag_count", group->definition().tags.size()},

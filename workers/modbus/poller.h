@@ -85,13 +85,15 @@ class PollingGroup {
   /// Lets the current cycle finish, then stops; returns when the thread has ended.
   void stop();
   /// HANDSHAKE: one poll now, or the result of one that started less than kCoalesceWindow ago.
-  PollResult trigger(bool& coalesced);
+  /// A poll for a call ends (ToolCancelled) soon after `cancel` is cancelled, so that a trigger
+  /// waiting on a hung device never outlives its call's deadline.
+  PollResult trigger(bool& coalesced, const CancelToken* cancel = nullptr);
   json status() const;
 
   static constexpr std::chrono::milliseconds kCoalesceWindow{1000};
 
  private:
-  PollResult poll();
+  PollResult poll(const CancelToken* cancel = nullptr);
   void run_fixed();
   void log_outcome(const PollResult& result);
 
@@ -145,7 +147,7 @@ class Poller {
   json delete_group(const std::string& name);
   json start_group(const std::string& name);
   json stop_group(const std::string& name);
-  json trigger_group(const std::string& name);
+  json trigger_group(const std::string& name, const CancelToken* cancel = nullptr);
   json status(const std::optional<std::string>& name);
   json samples(const json& arguments);
 

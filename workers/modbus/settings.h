@@ -25,6 +25,7 @@ struct Settings {
   std::vector<std::string> allowed_hosts;  // as configured; empty: no host may be reached
   AllowList allowed;                       // allowed_hosts, parsed
   int max_concurrent_calls = 16;           // calls the Modbus worker runs at once (devices never wait for each other)
+  int max_devices = 256;                   // devices (host:port) kept at once, each with its connection
 };
 
 /// Reads and checks the settings object. Throws std::invalid_argument naming the key
