@@ -255,16 +255,25 @@ TEST_CASE("a read waiting on a silent device ends soon after its call is cancell
 TEST_CASE("status answers while a group's poll waits on a silent device") {
   FakeModbusDevice silent(Fault::silent);
   TempDir dir;
-  ModbusKit kit(dir.path / "m.sqlite", {{"response_timeout_ms", 3000}});
+  ModbusKit kit(dir.path / "m.sqlite", {{"response_timeout_ms", 8000}});
   kit.call("modbus_group_create", fixed_group("hung", silent.port(), {{"interval_ms", 100}}));
   kit.call("modbus_group_start", {{"name", "hung"}});
   REQUIRE(eventually([&] { return silent.requests() >= 1; }));
-  // The poll holds the device for up to 3 s; status is not behind it: it answers while that first
+  // The poll holds the device for up to 8 s; status is not behind it: it answers while that first
   // poll is still waiting.
   json status = kit.call("modbus_status", {{"name", "hung"}});
   CHECK(status["groups"][0]["polls"] == 0);
   CHECK(status["groups"][0]["state"] == "running");
   CHECK(status["devices"][0]["device"] == "127.0.0.1:" + std::to_string(silent.port()));
+
+  // Changing the hung group waits for its poll, but status does not wait with it.
+  auto update = std::async(std::launch::async, [&] { return kit.call("modbus_group_update", {{"name", "hung"}, {"interval_ms", 200}}); });
+  REQUIRE(eventually([&] { return kit.call("modbus_status", {{"name", "hung"}})["groups"][0]["state"] == "stopped"; }));
+  CHECK(update.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);  // still waiting for the poll
+  CHECK(kit.call("modbus_status", json::object())["groups"].size() == 1);
+  CHECK(update.get()["state"] == "running");
+  kit.call("modbus_group_delete", {{"name", "hung"}});
+  CHECK(kit.call("modbus_status", json::object())["groups"].empty());
 }
 
 TEST_CASE("a trigger waiting on a silent device ends when its call is cancelled") {

@@ -192,6 +192,15 @@ void PollingGroup::start() {
   if (definition_.fixed) thread_ = std::thread([this] { run_fixed(); });
 }
 
+void PollingGroup::request_stop() {
+  {
+    std::lock_guard lock(thread_mutex_);
+    stop_requested_ = true;
+    running_ = false;
+  }
+  wake_.notify_all();
+}
+
 void PollingGroup::stop() {
   std::thread thread;
   {
@@ -440,9 +449,11 @@ void Poller::shutdown() {
     std::size_t left = 0;
   };
   auto countdown = std::make_shared<Countdown>();
-  countdown->left = groups_.size();
+  std::vector<std::shared_ptr<PollingGroup>> all = retiring_;  // groups being replaced or deleted, too
+  for (auto& [name, group] : groups_) all.push_back(group);
+  countdown->left = all.size();
   std::vector<std::thread> stoppers;
-  for (auto& [name, group] : groups_)
+  for (auto& group : all)
     stoppers.emplace_back([g = group, countdown] {
       g->stop();
       std::lock_guard l(countdown->mutex);
@@ -528,7 +539,7 @@ json Poller::create_group(const json& arguments) {
 
 json Poller::update_group(const json& arguments) {
   open();
-  std::lock_guard lock(groups_mutex_);
+  std::unique_lock lock(groups_mutex_);
   std::string name = arguments.value("name", "");
   auto old = find(name);
   // Fields not given keep their values.
@@ -538,11 +549,18 @@ json Poller::update_group(const json& arguments) {
   auto definition = parse_definition(merged);
   check_host(definition.host, definition.port);
   bool was_running = old->running();
-  old->stop();
   auto group = std::make_shared<PollingGroup>(definition, devices_.get(definition.host, definition.port), store_.get());
   store_->save_group(name, definition.to_json());
+  old->request_stop();
   groups_[name] = group;
-  if (was_running) group->start();
+  retiring_.push_back(old);
+  lock.unlock();
+  // Outside the lock: the old definition's cycle may wait on a hung device for up to its timeouts,
+  // and status and the other groups' tools must not wait with it.
+  old->stop();
+  lock.lock();
+  std::erase(retiring_, old);
+  if (was_running && store_ && groups_.count(name) && groups_[name] == group) group->start();
   return {{"group", definition.to_json()},
           {"state", was_running ? "running" : "stopped"},
           {"requests_per_poll", plan_for(definition).size()}};
@@ -550,12 +568,19 @@ json Poller::update_group(const json& arguments) {
 
 json Poller::delete_group(const std::string& name) {
   open();
-  std::lock_guard lock(groups_mutex_);
+  std::unique_lock lock(groups_mutex_);
   auto group = find(name);
   bool was_running = group->running();
-  group->stop();
+  group->request_stop();
   groups_.erase(name);
-  store_->delete_group(name);
+  retiring_.push_back(group);
+  lock.unlock();
+  group->stop();  // outside the lock, as in update_group
+  lock.lock();
+  std::erase(retiring_, group);
+  // After the stop, so that the last cycle's samples do not outlive the group; unless a group of
+  // the same name was created meanwhile, which owns the name now.
+  if (store_ && !groups_.count(name)) store_->delete_group(name);
   return {{"deleted", name}, {"was_running", was_running}};
 }
 

@@ -84,6 +84,8 @@ class PollingGroup {
   void start();
   /// Lets the current cycle finish, then stops; returns when the thread has ended.
   void stop();
+  /// The first half of stop(): no new cycle starts; returns at once.
+  void request_stop();
   /// HANDSHAKE: one poll now, or the result of one that started less than kCoalesceWindow ago.
   /// A poll for a call ends (ToolCancelled) soon after `cancel` is cancelled, so that a trigger
   /// waiting on a hung device never outlives its call's deadline.
@@ -166,6 +168,9 @@ class Poller {
   mutable std::mutex groups_mutex_;  // guards store_ and groups_
   std::unique_ptr<SampleStore> store_;
   std::map<std::string, std::shared_ptr<PollingGroup>> groups_;
+  // Groups replaced or deleted whose last cycle may still run: shutdown() waits for them too,
+  // since they write to store_.
+  std::vector<std::shared_ptr<PollingGroup>> retiring_;
 };
 
 /// "2026-01-02T03:04:05.678Z" for Unix epoch milliseconds.
