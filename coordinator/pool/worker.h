@@ -85,14 +85,16 @@ class Worker : public std::enable_shared_from_this<Worker> {
 
   // Pool bookkeeping, owned by the pool.
   State state = State::starting;
-  /// Ids of the calls it holds, in the order sent: the first runs, the rest wait in the worker
-  /// (pipelining, at most PoolSettings::pipeline_depth).
+  /// Ids of the calls it holds, in the order sent: the first max_calls run, the rest wait in the
+  /// worker (pipelining, at most PoolSettings::pipeline_depth - 1 beyond max_calls).
   std::deque<std::string> calls;
   bool holds(const std::string& call_id) const {
     for (const auto& c : calls)
       if (c == call_id) return true;
     return false;
   }
+  /// Calls it runs at once, from its hello ("max_calls"): the first max_calls of `calls` run.
+  std::size_t max_calls = 1;
   bool recycle_pending = false;         // recycle once its calls are done
   std::uint64_t calls_served = 0;
   std::uint64_t recycle_after = 0;      // calls before it is recycled, 0 = never

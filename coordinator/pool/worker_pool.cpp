@@ -180,13 +180,21 @@ Worker* WorkerPool::pick_worker(const PoolCall& call) {
     if (!best || w->idle_since > best->idle_since) best = w.get();
   }
   if (best) return best;
+  // A worker that runs several calls at once (the Modbus worker, so that one slow device does not
+  // hold up calls to the others) takes any call while it has a free slot.
+  for (auto& [id, w] : workers_) {
+    if (w->lost() || w->state != Worker::State::busy || w->recycle_pending) continue;
+    if (w->calls.size() >= w->max_calls) continue;
+    if (!best || w->calls.size() < best->calls.size()) best = w.get();
+  }
+  if (best) return best;
   // Pipelining: when the pool cannot grow, an idempotent call may wait inside a busy worker, so
   // that worker goes straight from one call to the next. Idempotent only: if the worker dies, the
   // waiting call is retried like the running one.
   if (!call.idempotent || settings_.pipeline_depth < 2 || busy_or_starting < settings_.max_workers) return nullptr;
   for (auto& [id, w] : workers_) {
     if (w->lost() || w->state != Worker::State::busy || w->recycle_pending) continue;
-    if (w->calls.size() >= settings_.pipeline_depth) continue;
+    if (w->calls.size() >= w->max_calls + settings_.pipeline_depth - 1) continue;
     if (!best || w->calls.size() < best->calls.size()) best = w.get();
   }
   return best;
@@ -297,6 +305,8 @@ void WorkerPool::fail_queue(CallOutcome::Status status, const std::string& messa
 
 void WorkerPool::on_ready(Worker& worker, const json& hello) {
   worker.state = Worker::State::idle;
+  // Bounded like the worker's own setting, so a confused hello cannot make us flood it.
+  if (auto max_calls = optional_uint(hello, "max_calls")) worker.max_calls = std::clamp<std::size_t>(*max_calls, 1, 256);
   worker.idle_since = worker.last_pong = worker.last_heard = Clock::now();
   double micros = std::chrono::duration<double, std::micro>(worker.ready_at() - worker.started_at()).count();
   spawn_to_ready_us_.add(micros);
@@ -439,14 +449,15 @@ void WorkerPool::on_lost(Worker& worker, const std::string& reason) {
                                 {"call", worker.calls.empty() ? "" : worker.calls.front()}});
   }
 
-  // The first call was running when the worker died; any after it were waiting and never started.
+  // The first max_calls calls were running when the worker died; any after them were waiting and
+  // never started.
   std::deque<std::string> held = std::exchange(worker.calls, {});
   for (std::size_t i = held.size(); i-- > 0;) {
     auto it = running_.find(held[i]);
     if (it == running_.end()) continue;
     auto call = it->second;
     running_.erase(it);
-    bool was_running = i == 0;
+    bool was_running = i < worker.max_calls;
     if (was_running) ++call->workers_lost;
     if (call->cancelled) {
       complete(call, outcome(CallOutcome::Status::cancelled, "cancelled"));

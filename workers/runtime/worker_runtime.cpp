@@ -28,6 +28,7 @@
 #include <iostream>
 #include <iterator>
 #include <limits>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -260,24 +261,26 @@ struct CallRequest {
   std::optional<milliseconds> deadline;  // from the frame; else the tool's default_timeout
 };
 
-/// Runs calls one at a time on its own thread, so the main thread stays free to answer pings and
-/// pass on cancels, and watches the running call's deadline from a second thread, cancelling its
-/// token when it passes (softly: the coordinator enforces deadlines for real). The call thread
-/// sends each call's progress and its one outcome frame.
+/// Runs calls on call threads of its own (one, unless the kind runs several calls at once), so the
+/// main thread stays free to answer pings and pass on cancels, and watches the running calls'
+/// deadlines from another thread, cancelling a call's token when its deadline passes (softly: the
+/// coordinator enforces deadlines for real). A call thread sends each call's progress and its one
+/// outcome frame.
 class CallRunner {
  public:
   CallRunner(const WorkerConfig& config, std::vector<Tool> tools, FrameChannel& channel, Telemetry& telemetry,
-             Counters& counters, bool diverge)
+             Counters& counters, bool diverge, std::size_t concurrency)
       : config_(config),
         tools_(std::move(tools)),
         channel_(channel),
         telemetry_(telemetry),
         counters_(counters),
-        diverge_(diverge) {}
+        diverge_(diverge),
+        concurrency_(std::max<std::size_t>(concurrency, 1)) {}
 
   /// Starts the call and watchdog threads; they run until the process exits.
   void start() {
-    std::thread([this] { call_loop(); }).detach();
+    for (std::size_t i = 0; i < concurrency_; ++i) std::thread([this] { call_loop(); }).detach();
     std::thread([this] { watch_loop(); }).detach();
   }
 
@@ -291,11 +294,12 @@ class CallRunner {
       return;
     }
     std::unique_lock lock(mutex_);
-    if (jobs_.size() + (active_ ? 1 : 0) >= kMaxCallsHeld) {
-      std::string running = active_ ? active_->id : jobs_.front().request.id;
+    if (jobs_.size() + actives_.size() >= concurrency_ + 1) {
+      std::string running = !actives_.empty() ? actives_.front().id : jobs_.front().request.id;
       lock.unlock();
       send_error(call.id, "busy", "worker is busy with call '" + running + "' and holds at most " +
-                                      std::to_string(kMaxCallsHeld) + " calls (one running, one waiting)");
+                                      std::to_string(concurrency_ + 1) + " calls (" + std::to_string(concurrency_) +
+                                      " running, one waiting)");
       return;
     }
     Job job{std::move(call), tool, CancelToken{}, std::nullopt};
@@ -310,15 +314,16 @@ class CallRunner {
   /// Cancels call `id` if it is running; otherwise its outcome has already won the race.
   void cancel(const std::string& id) {
     std::unique_lock lock(mutex_);
-    if (active_ && active_->id == id) {
-      active_->cancel.cancel();
-      return;
-    }
+    for (auto& active : actives_)
+      if (active.id == id) {
+        active.cancel.cancel();
+        return;
+      }
     // A call still waiting never starts: it is answered as cancelled at once.
     for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
       if (it->request.id != id) continue;
       jobs_.erase(it);
-      in_flight_ = active_.has_value() || !jobs_.empty();
+      in_flight_ = !actives_.empty() || !jobs_.empty();
       lock.unlock();
       send_error(id, "cancelled", "cancelled before it started");
       idle_.notify_all();
@@ -328,7 +333,7 @@ class CallRunner {
 
   void cancel_running() {
     std::unique_lock lock(mutex_);
-    if (active_) active_->cancel.cancel();
+    for (auto& active : actives_) active.cancel.cancel();
     std::deque<Job> waiting = std::move(jobs_);
     jobs_.clear();
     lock.unlock();
@@ -337,7 +342,7 @@ class CallRunner {
 
   bool busy() const {
     std::lock_guard lock(mutex_);
-    return active_.has_value() || !jobs_.empty();
+    return !actives_.empty() || !jobs_.empty();
   }
 
   /// Waits until no call is in flight (its outcome sent) or `until` passes; true if idle.
@@ -357,7 +362,7 @@ class CallRunner {
       if (!deadline) unbounded = true;
       else if (!latest || *deadline > *latest) latest = deadline;
     };
-    if (active_) consider(active_->deadline);
+    for (const auto& active : actives_) consider(active.deadline);
     for (const auto& job : jobs_) consider(job.deadline);
     if (unbounded || !latest) {
       // No deadline: wait as long as it takes; the coordinator's own stop timer bounds this.
@@ -374,9 +379,8 @@ class CallRunner {
     CancelToken cancel;
     std::optional<Clock::time_point> deadline;
   };
-  /// One call running and one waiting: the coordinator pipelines the next call so the worker does
-  /// not sit idle for a round trip between calls.
-  static constexpr std::size_t kMaxCallsHeld = 2;
+  // At most concurrency_ calls running and one waiting: the coordinator pipelines the next call so
+  // the worker does not sit idle for a round trip between calls.
   struct Active {
     std::string id;
     CancelToken cancel;
@@ -404,28 +408,31 @@ class CallRunner {
       active.id = job.request.id;
       active.cancel = job.cancel;
       active.deadline = job.deadline;
-      active_ = std::move(active);
+      auto slot = actives_.insert(actives_.end(), std::move(active));
       watch_.notify_one();
       lock.unlock();
-      run(job);
+      run(job, slot);
     }
   }
 
   void watch_loop() {
     std::unique_lock lock(mutex_);
     for (;;) {
-      if (!active_ || !active_->deadline || active_->deadline_passed) {
-        watch_.wait(lock);
-        continue;
+      std::optional<Clock::time_point> next;
+      auto now = Clock::now();
+      for (auto& active : actives_) {
+        if (!active.deadline || active.deadline_passed) continue;
+        if (now < *active.deadline) {
+          if (!next || *active.deadline < *next) next = active.deadline;
+          continue;
+        }
+        active.deadline_passed = true;
+        active.cancel.cancel();
+        telemetry_.log("warning", "call passed its deadline; cancelled", {{"call", active.id}});
       }
-      auto deadline = *active_->deadline;
-      if (Clock::now() < deadline) {
-        watch_.wait_until(lock, deadline);
-        continue;  // woken early, by a new call, or at the deadline: look again
-      }
-      active_->deadline_passed = true;
-      active_->cancel.cancel();
-      telemetry_.log("warning", "call passed its deadline; cancelled", {{"call", active_->id}});
+      // Woken early, by a new call, or at the deadline: look again.
+      if (next) watch_.wait_until(lock, *next);
+      else watch_.wait(lock);
     }
   }
 
@@ -438,7 +445,7 @@ class CallRunner {
     std::optional<json> held;
   };
 
-  void run(Job& job) {
+  void run(Job& job, std::list<Active>::iterator slot) {
     const CallRequest& call = job.request;
     const Tool& tool = *job.tool;
     Progress progress;
@@ -490,12 +497,12 @@ class CallRunner {
       // Idle before the outcome goes out: the coordinator may send the next call the moment it
       // reads this one's result, and that call must not be refused as busy.
       std::lock_guard lock(mutex_);
-      active_.reset();
+      actives_.erase(slot);
       ++counters_.calls_served;
     }
     channel_.send_raw(frame);
     std::lock_guard lock(mutex_);
-    in_flight_ = !jobs_.empty();
+    in_flight_ = !actives_.empty() || !jobs_.empty();
     idle_.notify_all();
   }
 
@@ -534,10 +541,11 @@ class CallRunner {
   Telemetry& telemetry_;
   Counters& counters_;
   const bool diverge_;
+  const std::size_t concurrency_;  // calls running at once
   mutable std::mutex mutex_;
   std::condition_variable job_ready_, watch_, idle_;
-  std::deque<Job> jobs_;          // submitted, not yet taken by the call thread
-  std::optional<Active> active_;  // from submit until just before its outcome is sent
+  std::deque<Job> jobs_;          // submitted, not yet taken by a call thread
+  std::list<Active> actives_;     // from a call thread taking it until just before its outcome is sent
   bool in_flight_ = false;        // from submit until its outcome has been sent
 };
 
@@ -838,7 +846,8 @@ Tool test_fault_tool(bool idempotent) {
   return tool;
 }
 
-int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<void()> before_exit) {
+int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<void()> before_exit,
+               std::size_t max_concurrent_calls) {
   // Die with the coordinator. The parent may have died before prctl took effect; then getppid()
   // has already changed and nobody will ever signal us.
   pid_t parent = ::getppid();
@@ -937,12 +946,13 @@ int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<v
                   {"kind", kind},
                   {"version", MCPD_VERSION},
                   {"pid", ::getpid()},
-                  {"tools", names}});
+                  {"tools", names},
+                  {"max_calls", std::max<std::size_t>(max_concurrent_calls, 1)}});
   }
 
   Counters counters;
   Telemetry telemetry(channel, log_level_rank(config.log_level), counters);
-  CallRunner runner(config, std::move(tools), channel, telemetry, counters, diverge);
+  CallRunner runner(config, std::move(tools), channel, telemetry, counters, diverge, max_concurrent_calls);
   telemetry.start();
   runner.start();
   FrameLoop(fds->first, channel, telemetry, runner, counters, std::move(before_exit)).run();

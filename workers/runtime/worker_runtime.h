@@ -1,8 +1,8 @@
 // The worker side of protocol/worker_protocol.h, shared by every worker kind: a kind's main() is one
 // line, `return run_worker("parser", parser_tools());`. The runtime owns the process: it reads frames
-// on its main thread, runs one call at a time on a call thread (so pings and cancels are answered
-// mid-call), enforces each call's deadline softly by cancelling its token, and batches tool logs
-// into telemetry frames from a background thread.
+// on its main thread, runs calls on call threads (one at a time unless the kind asks for more; pings
+// and cancels are answered mid-call), enforces each call's deadline softly by cancelling its token,
+// and batches tool logs into telemetry frames from a background thread.
 //
 // Exit status: 0 when stdin closes, after a shutdown frame, when the coordinator stops reading our
 // frames, or when the parent was already gone at start; 1 when the process could not set up its
@@ -80,7 +80,13 @@ json worker_family_settings(const std::string& kind);
 /// running call has ended or been given up on: a stateful kind stops its own threads and flushes
 /// there (the Modbus poller writes its queued samples). It must be quick; the coordinator's stop
 /// timer still applies.
-int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<void()> before_exit = {});
+///
+/// `max_concurrent_calls` is how many calls run at once, each on a call thread of its own; the
+/// worker announces it in hello ("max_calls") and the pool sends it that many. 1 for every kind
+/// whose calls compete for the CPU; the Modbus worker runs more, so that a device that answers
+/// slowly never makes a call to another device wait.
+int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<void()> before_exit = {},
+               std::size_t max_concurrent_calls = 1);
 
 /// The test_fault tool as the coordinator sees it: name, schema {fault, mb} and an in-process
 /// handler that refuses with a ToolError, since faults exist only inside a worker with test hooks
