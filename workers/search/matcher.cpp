@@ -187,6 +187,9 @@ bool may_fold_to_ascii(std::string_view body, bool case_insensitive) {
 }  // namespace
 
 void Matcher::build_prefilter(bool may_fold) {
+  // RE2's prefilter analysis copies a literal run's growing string once per character, quadratic
+  // in the run's length: past this size a pattern is run through RE2 alone, whose cost is linear.
+  if (regex_.size() > kMaxPrefilterRegexBytes) return;
   RE2::Options options;
   options.set_log_errors(false);
   options.set_never_nl(true);
@@ -220,21 +223,32 @@ void Matcher::build_prefilter(bool may_fold) {
   }
   std::vector<bool> absent(atoms.size(), false);
   if (!passes(absent)) return;  // cannot match at all: leave it to RE2
+  // Each passes() walks the whole prefilter tree: only the cheapest few atoms are tried, so that
+  // a pattern with thousands of atoms costs a bounded number of walks, not one per atom.
+  std::vector<std::size_t> tried;
+  for (std::size_t i = 0; i < atoms.size(); ++i)
+    if (usable[i]) tried.push_back(i);
+  std::stable_sort(tried.begin(), tried.end(),
+                   [&](std::size_t a, std::size_t b) { return literal_cost(lits[a]) < literal_cost(lits[b]); });
+  const bool all_tried = tried.size() <= kMaxPrefilterTrials;
+  if (!all_tried) tried.resize(kMaxPrefilterTrials);
   std::vector<std::size_t> chosen;
   // One atom every match needs: the cheapest.
-  for (std::size_t i = 0; i < atoms.size(); ++i) {
-    if (!usable[i]) continue;
+  for (std::size_t i : tried) {
     absent[i] = true;
     bool required = !passes(absent);
     absent[i] = false;
-    if (required && (chosen.empty() || literal_cost(lits[i]) < literal_cost(lits[chosen[0]]))) chosen = {i};
+    if (required) {
+      chosen = {i};
+      break;
+    }
   }
   if (chosen.empty()) {
     // Else a small set of atoms of which every match needs one: all usable ones, then drop the
     // costliest while the rest still cover every match.
-    std::vector<std::size_t> set;
-    for (std::size_t i = 0; i < atoms.size(); ++i)
-      if (usable[i]) set.push_back(i), absent[i] = true;
+    if (!all_tried) return;
+    std::vector<std::size_t> set = tried;
+    for (std::size_t i : set) absent[i] = true;
     if (set.empty() || passes(absent)) return;
     std::sort(set.begin(), set.end(),
               [&](std::size_t a, std::size_t b) { return literal_cost(lits[a]) > literal_cost(lits[b]); });
