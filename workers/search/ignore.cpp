@@ -1,60 +1,167 @@
 #include "ignore.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
+#include <mutex>
 #include <stdexcept>
+
+#include <re2/re2.h>
+#include <re2/set.h>
 
 namespace mcpd::search {
 
-IgnoreRules::IgnoreRules(std::string base, std::string_view text) : base_(std::move(base)) {
+/// The combined matcher: one RE2::Set over every rule, and the rules' own RE2s, compiled only if
+/// the set cannot run (its DFA out of memory), then matched one by one.
+struct IgnoreRules::Compiled {
+  std::unique_ptr<RE2::Set> building;  // until compile()
+  bool ready = false;
+  std::unique_ptr<RE2::Set> set;  // null: too large to compile; the rules are matched one by one
+  std::once_flag fallback_once;
+  std::vector<std::unique_ptr<RE2>> fallback;
+};
+
+namespace {
+
+RE2::Options glob_options() {
+  RE2::Options options;
+  options.set_dot_nl(true);
+  options.set_log_errors(false);
+  // Room for the DFA of thousands of rules; past it, the rules are matched one by one.
+  options.set_max_mem(64 << 20);
+  return options;
+}
+
+}  // namespace
+
+IgnoreRules::IgnoreRules() = default;
+IgnoreRules::~IgnoreRules() = default;
+IgnoreRules::IgnoreRules(IgnoreRules&&) noexcept = default;
+IgnoreRules& IgnoreRules::operator=(IgnoreRules&&) noexcept = default;
+
+IgnoreRules::IgnoreRules(std::string base, std::string_view text, const IgnoreLimits& limits) : base_(std::move(base)) {
   std::size_t start = 0;
   while (start <= text.size()) {
     std::size_t end = text.find('\n', start);
     if (end == std::string_view::npos) end = text.size();
-    add_line(text.substr(start, end - start));
+    add_line(text.substr(start, end - start), limits);
     start = end + 1;
   }
+  compile();
 }
 
-IgnoreRules IgnoreRules::from_file(const std::filesystem::path& file, std::string base) {
+IgnoreRules IgnoreRules::from_file(const std::filesystem::path& file, std::string base, const IgnoreLimits& limits) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) return IgnoreRules(std::move(base), "");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return IgnoreRules(std::move(base), text.str());
+  if (!in) return IgnoreRules(std::move(base), "", limits);
+  std::string text(static_cast<std::size_t>(std::min<std::uint64_t>(limits.max_file_bytes, 1 << 16)), '\0');
+  std::size_t size = 0;
+  while (size < limits.max_file_bytes) {
+    if (size == text.size()) text.resize(std::min<std::uint64_t>(limits.max_file_bytes, text.size() * 2));
+    in.read(text.data() + size, static_cast<std::streamsize>(text.size() - size));
+    size += static_cast<std::size_t>(in.gcount());
+    if (!in) break;
+  }
+  bool over = size == limits.max_file_bytes && in.peek() != std::char_traits<char>::eof();
+  text.resize(size);
+  if (over) {
+    // The last line read may be cut: it goes with the rest.
+    auto nl = text.rfind('\n');
+    text.resize(nl == std::string::npos ? 0 : nl);
+  }
+  IgnoreRules rules(std::move(base), text, limits);
+  if (over) ++rules.skipped_;
+  return rules;
 }
 
-void IgnoreRules::add_line(std::string_view line) {
+bool IgnoreRules::parse(std::string_view line, const GlobLimits& limits, Rule& rule) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   // Trailing spaces are dropped unless escaped with a backslash.
   while (!line.empty() && line.back() == ' ' && !(line.size() >= 2 && line[line.size() - 2] == '\\'))
     line.remove_suffix(1);
-  if (line.empty() || line.front() == '#') return;
-  bool negated = false;
+  if (line.empty() || line.front() == '#') return false;
+  rule.negated = false;
   if (line.front() == '!') {
-    negated = true;
+    rule.negated = true;
     line.remove_prefix(1);
   } else if (line.size() >= 2 && line[0] == '\\' && (line[1] == '!' || line[1] == '#')) {
     line.remove_prefix(1);
   }
-  bool dir_only = false;
+  rule.dir_only = false;
   if (!line.empty() && line.back() == '/') {
-    dir_only = true;
+    rule.dir_only = true;
     line.remove_suffix(1);
   }
-  if (line.empty()) return;
-  try {
-    rules_.push_back(Rule{Glob(line), negated, dir_only});
-  } catch (const std::invalid_argument&) {
-    // git ignores a line it cannot parse; so do we.
+  if (line.empty()) return false;
+  rule.regex = glob_to_regex(line, limits);
+  return true;
+}
+
+bool IgnoreRules::add_parsed(Rule&& rule, std::string* error) {
+  // Parsed into the set as it is added (a parse, not a compile: cheap), so that a bad rule is
+  // refused by itself rather than failing the whole set.
+  if (!compiled_ || compiled_->ready) {
+    // A rule added after compile() (not done today) rebuilds the set from the start.
+    auto fresh = std::make_unique<Compiled>();
+    fresh->building = std::make_unique<RE2::Set>(glob_options(), RE2::ANCHOR_BOTH);
+    for (const auto& r : rules_) fresh->building->Add(r.regex, nullptr);
+    compiled_ = std::move(fresh);
   }
+  if (compiled_->building->Add(rule.regex, error) < 0) return false;
+  rules_.push_back(std::move(rule));
+  return true;
+}
+
+void IgnoreRules::add_line(std::string_view line, const IgnoreLimits& limits) {
+  Rule rule;
+  try {
+    if (!parse(line, limits.glob, rule)) return;
+  } catch (const std::invalid_argument&) {
+    ++skipped_;  // git ignores a line it cannot parse; so do we, counting it
+    return;
+  }
+  if (rules_.size() >= limits.max_rules || !add_parsed(std::move(rule), nullptr)) ++skipped_;
+}
+
+void IgnoreRules::add_rule(std::string_view line, const GlobLimits& limits) {
+  Rule rule;
+  if (!parse(line, limits, rule)) return;
+  std::string error;
+  if (!add_parsed(std::move(rule), &error))
+    throw std::invalid_argument("bad glob '" + std::string(line.substr(0, 100)) + "': " + error);
+}
+
+void IgnoreRules::compile() {
+  if (!compiled_) compiled_ = std::make_unique<Compiled>();
+  if (compiled_->ready) return;
+  if (compiled_->building && compiled_->building->Compile()) compiled_->set = std::move(compiled_->building);
+  compiled_->building.reset();
+  compiled_->ready = true;
 }
 
 Verdict IgnoreRules::match(std::string_view relative, bool is_dir) const {
-  for (auto it = rules_.rbegin(); it != rules_.rend(); ++it) {
-    if (it->dir_only && !is_dir) continue;
-    if (it->glob.matches(relative)) return it->negated ? Verdict::whitelist : Verdict::ignore;
+  if (rules_.empty()) return Verdict::none;
+  if (!compiled_ || !compiled_->ready) throw std::logic_error("IgnoreRules::match before compile()");
+  re2::StringPiece text(relative.data(), relative.size());
+  if (compiled_->set) {
+    std::vector<int> hits;
+    RE2::Set::ErrorInfo error{};
+    bool found = compiled_->set->Match(text, &hits, &error);
+    if (found || error.kind == RE2::Set::kNoError) {
+      // The last matching rule decides.
+      int last = -1;
+      for (int i : hits)
+        if (i > last && (!rules_[static_cast<std::size_t>(i)].dir_only || is_dir)) last = i;
+      if (last < 0) return Verdict::none;
+      return rules_[static_cast<std::size_t>(last)].negated ? Verdict::whitelist : Verdict::ignore;
+    }
+  }
+  std::call_once(compiled_->fallback_once, [&] {
+    for (const auto& rule : rules_) compiled_->fallback.push_back(std::make_unique<RE2>(rule.regex, glob_options()));
+  });
+  for (std::size_t i = rules_.size(); i-- > 0;) {
+    if (rules_[i].dir_only && !is_dir) continue;
+    const RE2& re = *compiled_->fallback[i];
+    if (re.ok() && RE2::FullMatch(text, re)) return rules_[i].negated ? Verdict::whitelist : Verdict::ignore;
   }
   return Verdict::none;
 }

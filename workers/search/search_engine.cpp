@@ -79,6 +79,16 @@ void run_reporting(const std::function<void()>& work, const std::function<void()
   done.get();
 }
 
+/// Says, once per walk, that ignore-file lines were skipped (bad globs, over a limit), so that a
+/// hostile repository's ignore files are visible rather than silently half-applied.
+void log_skipped(const WalkCounters& counters, const std::string& dir, const ToolContext& context) {
+  std::uint64_t skipped = counters.ignore_lines_skipped.load();
+  if (skipped && context.log)
+    context.log("warning", "skipped " + std::to_string(skipped) + " ignore-file line(s) under '" + dir +
+                               "': bad globs or over search.max_glob_bytes, max_glob_nesting, "
+                               "max_ignore_rules or max_ignore_file_bytes");
+}
+
 std::string join(const std::string& dir, const std::string& rel) {
   return dir == "/" ? "/" + rel : dir + "/" + rel;
 }
@@ -317,7 +327,9 @@ SearchSettings SearchSettings::from_json(const json& settings) {
   static const std::set<std::string> known = {"threads",          "index",          "max_indexed_files",
                                               "max_index_bytes",  "max_watched_dirs", "max_file_bytes",
                                               "max_regex_memory_bytes", "max_trees", "max_listed_files",
-                                              "progress_interval_ms"};
+                                              "progress_interval_ms", "max_pattern_bytes", "max_globs",
+                                              "max_glob_bytes", "max_glob_nesting", "max_ignore_file_bytes",
+                                              "max_ignore_rules"};
   for (const auto& [key, value] : settings.items())
     if (!known.count(key)) {
       std::string list;
@@ -333,11 +345,26 @@ SearchSettings SearchSettings::from_json(const json& settings) {
   unsigned_key("max_trees", 1, 1024, s.max_trees);
   unsigned_key("max_listed_files", 1, 1ull << 31, s.max_listed_files);
   unsigned_key("progress_interval_ms", 1, 60000, s.progress_interval_ms);
+  unsigned_key("max_pattern_bytes", 1, 1ull << 30, s.max_pattern_bytes);
+  unsigned_key("max_globs", 1, 1ull << 24, s.max_globs);
+  unsigned_key("max_glob_bytes", 1, 1ull << 20, s.max_glob_bytes);
+  unsigned_key("max_glob_nesting", 1, 64, s.max_glob_nesting);
+  unsigned_key("max_ignore_file_bytes", 1, 1ull << 30, s.max_ignore_file_bytes);
+  unsigned_key("max_ignore_rules", 1, 1ull << 24, s.max_ignore_rules);
   if (settings.contains("index")) {
     if (!settings["index"].is_boolean()) throw std::invalid_argument("search.index: must be true or false");
     s.index = settings["index"].get<bool>();
   }
   return s;
+}
+
+IgnoreLimits SearchSettings::ignore_limits() const {
+  IgnoreLimits limits;
+  limits.glob.max_bytes = static_cast<std::size_t>(max_glob_bytes);
+  limits.glob.max_nesting = static_cast<unsigned>(max_glob_nesting);
+  limits.max_file_bytes = max_ignore_file_bytes;
+  limits.max_rules = static_cast<std::size_t>(max_ignore_rules);
+  return limits;
 }
 
 SearchEngine::SearchEngine(SearchSettings settings) : settings_(settings) {
@@ -436,6 +463,7 @@ std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree
     throw ToolError(e.what());
   }
   context.check_cancelled();
+  log_skipped(counters, tree.root, context);
   if (overflow) {
     std::lock_guard lock(tree.mutex);
     if (tree.streamed.size() > 16) tree.streamed.clear();
@@ -662,6 +690,10 @@ json text_answer(const std::string& dir, const std::vector<Hit>& hits, const Tex
 
 json SearchEngine::search_text(const std::string& target, const TextQuery& query, ToolContext& context) {
   auto started = Clock::now();
+  if (query.pattern.pattern.size() > settings_.max_pattern_bytes)
+    throw ToolError("pattern: " + std::to_string(query.pattern.pattern.size()) +
+                    " bytes, over search.max_pattern_bytes (" + std::to_string(settings_.max_pattern_bytes) +
+                    "); search for a shorter part of it");
   Matcher matcher = [&] {
     try {
       return Matcher(query.pattern);
@@ -878,6 +910,7 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
     throw ToolError(e.what());
   }
   context.check_cancelled();
+  log_skipped(walked, dir, context);
   std::size_t pending = 0;
   bool index_full = false;
   if (tree && overflow) {
@@ -930,10 +963,10 @@ namespace {
 /// search_files' test of one path: a glob, or a case-insensitive fragment of the file name.
 class NameTest {
  public:
-  explicit NameTest(const std::string& pattern) {
+  NameTest(const std::string& pattern, const GlobLimits& limits) {
     if (has_glob_meta(pattern)) {
       try {
-        glob_.emplace(pattern);
+        glob_.emplace(pattern, false, limits);
       } catch (const std::invalid_argument& e) {
         throw ToolError(e.what());
       }
@@ -977,7 +1010,7 @@ json SearchEngine::search_files(const std::string& target, const FilesQuery& que
   struct stat st;
   if (::stat(target.c_str(), &st) != 0) throw ToolError("cannot read '" + target + "': " + std::strerror(errno));
   if (!S_ISDIR(st.st_mode)) throw ToolError("path '" + target + "' is not a directory");
-  NameTest test(query.pattern);
+  NameTest test(query.pattern, query.filter.limits.glob);
   auto tree = tree_for(target);
   bool reused = false;
   auto files = listing(*tree, query.filter, context, reused);
@@ -995,7 +1028,7 @@ json SearchEngine::search_files(const std::string& target, const FilesQuery& que
 json SearchEngine::stream_files(const std::string& dir, const FilesQuery& query, ToolContext& context,
                                 Clock::time_point started) {
   // The max_results smallest matching paths, kept in a bounded set while the walk streams.
-  NameTest test(query.pattern);
+  NameTest test(query.pattern, query.filter.limits.glob);
   std::mutex mutex;
   std::set<std::string> kept;
   std::size_t matched = 0;
@@ -1021,6 +1054,7 @@ json SearchEngine::stream_files(const std::string& dir, const FilesQuery& query,
     throw ToolError(e.what());
   }
   context.check_cancelled();
+  log_skipped(walked, dir, context);
   json list = json::array();
   for (const auto& rel : kept) list.push_back(replace_invalid_utf8(rel));
   return files_answer(dir, std::move(list), matched, walked.files.load(), query.max_results, false, true, started);

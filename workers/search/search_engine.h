@@ -45,6 +45,15 @@ struct SearchSettings {
   std::uint64_t max_trees = 8;  // directories with their own listing and index, least recent evicted
   std::uint64_t max_listed_files = 1000000;  // paths kept in listings per tree; a larger walk is streamed
   std::uint64_t progress_interval_ms = 250;  // how often a running search reports progress
+  std::uint64_t max_pattern_bytes = 256 << 10;  // search_text's pattern; RE2 compiles it in linear time
+  std::uint64_t max_globs = 1024;                // include + exclude globs of one call
+  std::uint64_t max_glob_bytes = 4096;           // one glob (argument or ignore-file line)
+  std::uint64_t max_glob_nesting = 8;            // brace nesting of one glob
+  std::uint64_t max_ignore_file_bytes = 1 << 20; // read of one ignore file; the rest is skipped
+  std::uint64_t max_ignore_rules = 10000;        // rules of one ignore file; later lines are skipped
+
+  /// The bounds a walk applies to globs and ignore files.
+  IgnoreLimits ignore_limits() const;
 
   /// Reads the settings object; throws std::invalid_argument naming the key ("search.threads: ...").
   static SearchSettings from_json(const json& settings);
