@@ -16,6 +16,7 @@
 
 #include "glob.h"
 #include "json_text.h"
+#include "thread_errors.h"
 #include "tree_watcher.h"
 #include "trigram_index.h"
 
@@ -241,6 +242,7 @@ struct Tree {
   TrigramIndex index;
   std::uint64_t max_indexed_files = 0, max_index_bytes = 0;
   bool index_full = false;  // reached a limit; cleared once removals bring it under 90% of both
+  std::string index_error;  // why the indexer thread ended early (it threw), shown in stats
   struct Listing {
     std::uint64_t generation;
     std::shared_ptr<const std::vector<std::string>> files;
@@ -270,7 +272,7 @@ struct Tree {
       index.clear();
       listings.clear();
       unindexable.clear();
-      index_full = false;
+      index_full = !index_error.empty();  // a failed indexer is gone: nothing may be queued for it
       batch_reset = true;
       return;
     }
@@ -482,7 +484,7 @@ namespace {
 // the queued files in batches, reading again the files of a batch that an event touched while the
 // batch was being read (only those: a busy build directory elsewhere in the tree must not starve
 // the index).
-void run_indexer(Tree* tree, SearchSettings settings) {
+void index_files(Tree* tree, const SearchSettings& settings) {
   std::vector<char> buffer;
   std::unique_lock lock(tree->mutex);
   // Started by a query before it answers: let it answer first rather than compete with it for
@@ -528,6 +530,7 @@ void run_indexer(Tree* tree, SearchSettings settings) {
     for (auto& rel : batch) {
       std::size_t size = 0;
       struct stat st;
+      if (settings.before_index_file) settings.before_index_file(join(tree->root, rel));
       if (read_file(join(tree->root, rel), buffer, size, settings.max_file_bytes, &st) != ReadStatus::ok) {
         skipped.push_back(std::move(rel));
         continue;
@@ -581,6 +584,30 @@ void run_indexer(Tree* tree, SearchSettings settings) {
       tree->queued.clear();
     }
   }
+}
+
+void run_indexer(Tree* tree, SearchSettings settings) {
+  FirstError error;
+  error.run([&] { index_files(tree, settings); });
+  if (!error.failed()) return;
+  std::string what = "unknown error";
+  try {
+    error.rethrow();
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  // The index only prunes: searches go on without it. It stays full for good (a zero file limit
+  // is never under 90%), so nothing more is queued for an indexer that is gone.
+  std::lock_guard lock(tree->mutex);
+  tree->index_error = "the indexer stopped: " + what;
+  tree->index_full = true;
+  tree->max_indexed_files = 0;
+  tree->queue.clear();
+  tree->queued.clear();
+  tree->batch_open = false;
+  tree->indexing = false;
+  tree->idle.notify_all();
 }
 
 json stats_json(const Counts& c, std::size_t listed, std::size_t candidates, bool index_used, std::size_t indexed,
@@ -725,6 +752,7 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
   std::vector<TrigramIndex::Entry> pruned_entries;  // stat mode: what to compare
   std::vector<std::uint32_t> pruned_slot(n, UINT32_MAX);
   bool index_used = false, stat_mode = false, index_full = false;
+  std::string index_error;
   std::size_t indexed = 0, pending = 0, candidates = n;
   std::vector<std::string> unindexed;
   if (tree) {
@@ -763,10 +791,11 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
   const std::size_t cap = query.max_results;
   std::atomic<std::size_t> next{0}, units{0}, finished{0};
   CancelToken cancel = context.cancel;
-  auto worker = [&] {
+  FirstError errors;
+  auto search = [&] {
     std::vector<char> buffer;
     while (true) {
-      if (cancel.cancelled() || units.load(std::memory_order_relaxed) > cap) return;
+      if (cancel.cancelled() || errors.failed() || units.load(std::memory_order_relaxed) > cap) return;
       std::size_t i = next.fetch_add(1);
       if (i >= n) return;
       FileResult& r = results[i];
@@ -785,12 +814,14 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
         }
         r.stale = true;  // changed since indexed: searched now, indexed again below
       }
+      if (settings_.before_search_file) settings_.before_search_file(path);
       search_file(path, matcher, query, cap + 1, settings_.max_file_bytes, buffer, r);
       if (r.status == FileStatus::searched)
         units.fetch_add(by_files ? (r.lines ? 1 : 0) : r.matches.size(), std::memory_order_relaxed);
       finished.fetch_add(1, std::memory_order_relaxed);
     }
   };
+  auto worker = [&] { errors.run(search); };
   run_reporting(
       [&] {
         std::vector<std::thread> pool;
@@ -798,6 +829,7 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
         for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
         worker();
         for (auto& t : pool) t.join();
+        errors.rethrow();
       },
       [&] {
         context.report(static_cast<double>(finished.load()), static_cast<double>(n),
@@ -821,6 +853,7 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
       }
     pending = tree->queue.size();
     index_full = tree->index_full;
+    index_error = tree->index_error;
     if (wake) {
       if (!tree->indexer.joinable()) tree->indexer = std::thread(run_indexer, tree.get(), settings_);
       tree->wake.notify_all();
@@ -838,6 +871,7 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
   double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
   out["stats"] =
       stats_json(counts, n, candidates, index_used, indexed, pending, index_full, listing_reused, false, elapsed);
+  if (!index_error.empty()) out["stats"]["index"]["error"] = index_error;
   return out;
 }
 
@@ -886,7 +920,9 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
       if (beyond_cap(rel)) return;
     }
     FileResult r;
-    search_file(join(dir, rel), matcher, query, cap + 1, settings_.max_file_bytes, buffers[worker], r);
+    std::string path = join(dir, rel);
+    if (settings_.before_search_file) settings_.before_search_file(path);
+    search_file(path, matcher, query, cap + 1, settings_.max_file_bytes, buffers[worker], r);
     finished.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(mutex);
     counts.add(r);
@@ -955,6 +991,10 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
   const std::size_t indexed = 0;
   out["stats"] = stats_json(counts, listed_files, listed_files, false, indexed, pending, index_full, false,
                             !tree || overflow, elapsed);
+  if (tree) {
+    std::lock_guard lock(tree->mutex);
+    if (!tree->index_error.empty()) out["stats"]["index"]["error"] = tree->index_error;
+  }
   return out;
 }
 

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,11 @@ struct SearchSettings {
   std::uint64_t max_glob_nesting = 8;            // brace nesting of one glob
   std::uint64_t max_ignore_file_bytes = 1 << 20; // read of one ignore file; the rest is skipped
   std::uint64_t max_ignore_rules = 10000;        // rules of one ignore file; later lines are skipped
+
+  /// Test hooks, never set from JSON: run before each file is searched, or indexed, on the thread
+  /// doing it, so that a test can make such a thread throw as only a fault (an allocation
+  /// failure) would.
+  std::function<void(const std::string& path)> before_search_file, before_index_file;
 
   /// The bounds a walk applies to globs and ignore files.
   IgnoreLimits ignore_limits() const;

@@ -257,7 +257,14 @@ class CacheKeys {
     e.build = std::make_shared<Build>();
     ++*building_;
     std::thread([build = e.build, building = building_, target, max_dirs = settings_.max_watched_dirs] {
-      auto watcher = search::TreeWatcher::create(target, max_dirs);
+      std::unique_ptr<search::TreeWatcher> watcher;
+      // Runs in the coordinator: what escapes a thread ends the process. A failure is a watcher
+      // that could not be created (retried later), as when inotify refuses.
+      try {
+        watcher = search::TreeWatcher::create(target, max_dirs);
+      } catch (const std::exception&) {
+        watcher.reset();
+      }
       {
         std::lock_guard lock(build->mutex);
         build->watcher = std::move(watcher);

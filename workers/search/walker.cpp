@@ -14,6 +14,7 @@
 
 #include "file_types.h"
 #include "ignore.h"
+#include "thread_errors.h"
 
 namespace mcpd::search {
 
@@ -133,6 +134,8 @@ class Walk {
   using Sink = std::function<void(std::string&&)>;
 
   void stop() { stop_ = true; }
+  /// Rethrows the first exception a worker's reading threw, once every worker has returned.
+  void rethrow() const { errors_.rethrow(); }
 
   void run_worker(const Sink& out) {
     while (true) {
@@ -144,9 +147,17 @@ class Walk {
         task = std::move(stack_.back());
         stack_.pop_back();
       }
-      if (!stop_.load(std::memory_order_relaxed) && cancelled_()) stop_ = true;
       std::vector<DirTask> subdirs;
-      if (!stop_.load(std::memory_order_relaxed)) read_directory(task, out, subdirs);
+      // What a directory's reading throws (out of memory, a callback's error) ends the walk, not
+      // the process, and the pending count below stays right so that the other threads finish.
+      errors_.run([&] {
+        if (!stop_.load(std::memory_order_relaxed) && cancelled_()) stop_ = true;
+        if (!stop_.load(std::memory_order_relaxed)) read_directory(task, out, subdirs);
+      });
+      if (errors_.failed()) {
+        stop_ = true;
+        subdirs.clear();
+      }
       std::lock_guard lock(mutex_);
       pending_ += subdirs.size();
       pending_ -= 1;
@@ -235,6 +246,7 @@ class Walk {
   std::vector<DirTask> stack_;
   std::size_t pending_ = 0;
   std::atomic<bool> stop_{false};
+  FirstError errors_;
 };
 
 }  // namespace
@@ -271,6 +283,7 @@ std::vector<std::string> walk_files(const std::string& dir, const WalkFilter& fi
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back(run, i);
   run(0);
   for (auto& t : pool) t.join();
+  walk.rethrow();
   if (overflow) *overflow = over;
   if (over) return {};
   std::vector<std::string> files;
@@ -292,6 +305,7 @@ void walk_each(const std::string& dir, const WalkFilter& filter, unsigned thread
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back(run, i);
   run(0);
   for (auto& t : pool) t.join();
+  walk.rethrow();
 }
 
 bool list_directories(const std::string& dir, std::size_t limit, std::vector<std::string>& out) {
