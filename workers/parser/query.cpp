@@ -66,6 +66,35 @@ std::string query_error_message(std::string_view source, std::uint32_t offset, T
 
 }  // namespace
 
+void check_query_limits(std::string_view source, const QueryLimits& limits) {
+  if (source.size() > limits.max_bytes)
+    throw ToolError("query: " + std::to_string(source.size()) + " bytes, over parser.max_query_bytes (" +
+                    std::to_string(limits.max_bytes) + ")");
+  // The same lexing as tree-sitter's query parser: "..." strings with backslash escapes and ';'
+  // comments to the end of the line hold no nesting.
+  std::size_t depth = 0;
+  for (std::size_t i = 0; i < source.size(); ++i) {
+    char c = source[i];
+    if (c == '"') {
+      for (++i; i < source.size() && source[i] != '"'; ++i)
+        if (source[i] == '\\') ++i;
+    } else if (c == ';') {
+      while (i < source.size() && source[i] != '\n') ++i;
+    } else if (c == '(' || c == '[') {
+      if (++depth > limits.max_depth) {
+        std::string_view line = source.substr(0, i);
+        std::size_t row = 1 + static_cast<std::size_t>(std::count(line.begin(), line.end(), '\n'));
+        std::size_t column = i - (line.rfind('\n') == std::string_view::npos ? 0 : line.rfind('\n') + 1) + 1;
+        throw ToolError("query nests deeper than " + std::to_string(limits.max_depth) + " levels at line " +
+                        std::to_string(row) + ", column " + std::to_string(column) + " (offset " + std::to_string(i) +
+                        ") (parser.max_query_depth)");
+      }
+    } else if ((c == ')' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+}
+
 /// One text predicate of a pattern, in the semantics of tree-sitter's own bindings: "#eq?" and
 /// friends must hold for every node of a quantified capture, "#any-eq?" for at least one.
 struct Query::Predicate {
