@@ -276,3 +276,33 @@ TEST_CASE("an exception in a walker thread's callback ends the walk with it") {
 }
 
 }  // namespace
+
+namespace {
+
+using namespace mcpd;
+using namespace mcpd::test;
+
+TEST_CASE("context lines times matches are kept only up to the answer's size, with the same answer") {
+  TempDir t;
+  std::string body;
+  for (int i = 0; i < 20000; ++i) body += "match " + std::to_string(i) + " " + std::string(100, 'x') + "\n";
+  for (int f = 0; f < 3; ++f) t.write("f" + std::to_string(f) + ".txt", body);
+  json args = {{"pattern", "match \\d+"}, {"context_before", 100}, {"context_after", 100}, {"max_results", 1000000}};
+  for (json settings : {json{{"threads", 2}}, json{{"threads", 2}, {"max_listed_files", 1}}}) {
+    CAPTURE(settings.dump());
+    SearchTools small(t.path, settings);
+    small.context.max_result_bytes = 1 << 20;
+    SearchTools large(t.path, settings);
+    large.context.max_result_bytes = 1ull << 40;  // nothing cut before the collector: the reference
+    json cut = small.text(args);
+    CHECK(cut["truncated"] == true);
+    CHECK(cut["message"].get<std::string>().find("result size limit") != std::string::npos);
+    CHECK(cut.dump().size() < (1u << 20));
+    REQUIRE(cut["matches"].size() > 10);
+    json whole = large.text({{"pattern", "match \\d+"}, {"context_before", 100}, {"context_after", 100},
+                             {"max_results", cut["matches"].size()}});
+    CHECK(whole["matches"] == cut["matches"]);
+  }
+}
+
+}  // namespace

@@ -113,6 +113,7 @@ struct FileResult {
   bool stale = false;  // stat mode: pruned by an index entry whose stat no longer holds
   std::vector<MatchRecord> matches;
   std::uint64_t lines = 0, count = 0;  // matching lines, matches
+  std::uint64_t bytes = 0;  // what the matches hold (texts and context lines), as the answer counts them
 };
 
 std::string line_text(std::string_view line, std::size_t max_bytes, bool& cut) {
@@ -189,8 +190,12 @@ void search_content(std::string_view text, const Matcher& matcher, const TextQue
       m.after.push_back(line_text(text.substr(ns, ne - ns), query.max_line_bytes, cut));
       e = ne;
     }
+    out.bytes += m.text.size() + 120;
+    for (const auto& b : m.before) out.bytes += b.size() + 4;
+    for (const auto& a : m.after) out.bytes += a.size() + 4;
     out.matches.push_back(std::move(m));
-    return true;
+    // Past the answer's size the collector cuts anyway (it sees this last match cross it).
+    return !(query.max_result_bytes && out.bytes > query.max_result_bytes);
   });
 }
 
@@ -790,12 +795,17 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
   const bool by_files = query.output != OutputMode::matches;
   const std::size_t cap = query.max_results;
   std::atomic<std::size_t> next{0}, units{0}, finished{0};
+  std::atomic<std::uint64_t> kept_bytes{0};
   CancelToken cancel = context.cancel;
   FirstError errors;
+  auto over_budget = [&] {
+    return query.max_result_bytes && kept_bytes.load(std::memory_order_relaxed) > query.max_result_bytes;
+  };
   auto search = [&] {
     std::vector<char> buffer;
     while (true) {
-      if (cancel.cancelled() || errors.failed() || units.load(std::memory_order_relaxed) > cap) return;
+      if (cancel.cancelled() || errors.failed() || units.load(std::memory_order_relaxed) > cap || over_budget())
+        return;
       std::size_t i = next.fetch_add(1);
       if (i >= n) return;
       FileResult& r = results[i];
@@ -818,6 +828,7 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
       search_file(path, matcher, query, cap + 1, settings_.max_file_bytes, buffer, r);
       if (r.status == FileStatus::searched)
         units.fetch_add(by_files ? (r.lines ? 1 : 0) : r.matches.size(), std::memory_order_relaxed);
+      kept_bytes.fetch_add(r.bytes, std::memory_order_relaxed);
       finished.fetch_add(1, std::memory_order_relaxed);
     }
   };
@@ -886,6 +897,7 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
   std::mutex mutex;
   std::map<std::string, FileResult> kept;
   std::size_t kept_units = 0;
+  std::uint64_t kept_bytes = 0;
   Counts counts;
   WalkCounters walked;
   std::atomic<std::size_t> finished{0};
@@ -904,7 +916,8 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
   std::function<bool()> cancelled = [cancel] { return cancel.cancelled(); };
   // Whether `rel` sorts after every path kept while the kept ones already fill the cap.
   auto beyond_cap = [&](const std::string& rel) {
-    return kept_units > cap && !kept.empty() && rel > kept.rbegin()->first;
+    bool full = kept_units > cap || (query.max_result_bytes && kept_bytes > query.max_result_bytes);
+    return full && !kept.empty() && rel > kept.rbegin()->first;
   };
   auto on_file = [&](unsigned worker, std::string&& rel) {
     if (cancel.cancelled()) return;
@@ -928,9 +941,16 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
     counts.add(r);
     if (r.status != FileStatus::searched || r.lines == 0 || beyond_cap(rel)) return;
     kept_units += units_of(r);
+    kept_bytes += r.bytes;
     kept.emplace(std::move(rel), std::move(r));
-    while (kept.size() > 1 && kept_units - units_of(std::prev(kept.end())->second) > cap) {
-      kept_units -= units_of(std::prev(kept.end())->second);
+    // The last path goes while the others hold enough units, or more bytes than the answer can.
+    while (kept.size() > 1) {
+      const FileResult& last = std::prev(kept.end())->second;
+      if (kept_units - units_of(last) <= cap &&
+          !(query.max_result_bytes && kept_bytes - last.bytes > query.max_result_bytes))
+        break;
+      kept_units -= units_of(last);
+      kept_bytes -= last.bytes;
       kept.erase(std::prev(kept.end()));
     }
   };

@@ -76,6 +76,10 @@ struct TextQuery {
   std::size_t max_per_file = 0;  // matching lines per file, 0: no limit
   std::size_t max_line_bytes = 2000;
   OutputMode output = OutputMode::matches;
+  // The answer's size bound (the context's max_result_bytes): matches and their context lines are
+  // kept only up to about this much, so that context lines times matches cannot grow the worker
+  // beyond what the answer could hold anyway. 0: no bound.
+  std::size_t max_result_bytes = 0;
 };
 
 /// One search_files call.

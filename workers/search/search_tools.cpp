@@ -376,6 +376,7 @@ Tool search_text_tool(std::shared_ptr<SearchEngine> engine, std::shared_ptr<Cach
     query.max_results = count(args, "max_results", 1000, 1000000);
     query.max_per_file = count(args, "max_per_file", 0, 1000000);
     query.max_line_bytes = std::max<std::size_t>(16, count(args, "max_line_bytes", 2000, 1 << 24));
+    query.max_result_bytes = static_cast<std::size_t>(context.max_result_bytes);
     std::string target = target_of(args, context);
     ToolResult result;
     result.structured = engine->search_text(target, query, context);
