@@ -11,12 +11,21 @@
 
 namespace mcpd::search {
 
-/// The combined matcher: one RE2::Set over every rule, and the rules' own RE2s, compiled only if
-/// the set cannot run (its DFA out of memory), then matched one by one.
+/// The combined matcher: two RE2::Sets, one of the rules that match a path's last component
+/// (globs without a '/', matched against the name alone: each anchored at the name's start, so
+/// their DFA stays small however many there are; with a "(?:.*/)?" prefix each, thousands of them
+/// make a DFA that is rebuilt at every step), one of the rest, matched against the whole path.
+/// The rules' own RE2s are compiled only if a set cannot run (its DFA out of memory), then
+/// matched one by one.
 struct IgnoreRules::Compiled {
-  std::unique_ptr<RE2::Set> building;  // until compile()
+  struct Part {
+    std::unique_ptr<RE2::Set> building;  // until compile()
+    std::unique_ptr<RE2::Set> set;       // null after compile(): empty, or too large to compile
+    std::vector<std::size_t> rule_of;    // set index -> rule index
+    bool failed = false;                 // too large: the rules are matched one by one
+  };
+  Part name, path;
   bool ready = false;
-  std::unique_ptr<RE2::Set> set;  // null: too large to compile; the rules are matched one by one
   std::once_flag fallback_once;
   std::vector<std::unique_ptr<RE2>> fallback;
 };
@@ -93,20 +102,30 @@ bool IgnoreRules::parse(std::string_view line, const GlobLimits& limits, Rule& r
   }
   if (line.empty()) return false;
   rule.regex = glob_to_regex(line, limits);
+  // "**/x" is "x" at any depth: a name rule too, when x has no '/'. A leading "**" without a
+  // slash ("**x") matches top-level paths only, so it stays a path rule.
+  std::string_view name = line;
+  while (name.size() >= 3 && name.substr(0, 3) == "**/") name.remove_prefix(3);
+  rule.name_only = name.find('/') == std::string_view::npos && !(name.size() >= 2 && name.substr(0, 2) == "**");
+  if (rule.name_only) rule.name_regex = glob_to_regex("/" + std::string(name), GlobLimits{limits.max_bytes + 1, limits.max_nesting});
   return true;
 }
 
 bool IgnoreRules::add_parsed(Rule&& rule, std::string* error) {
-  // Parsed into the set as it is added (a parse, not a compile: cheap), so that a bad rule is
+  // Parsed into a set as it is added (a parse, not a compile: cheap), so that a bad rule is
   // refused by itself rather than failing the whole set.
   if (!compiled_ || compiled_->ready) {
-    // A rule added after compile() (not done today) rebuilds the set from the start.
+    // A rule added after compile() (not done today) rebuilds the sets from the start.
     auto fresh = std::make_unique<Compiled>();
-    fresh->building = std::make_unique<RE2::Set>(glob_options(), RE2::ANCHOR_BOTH);
-    for (const auto& r : rules_) fresh->building->Add(r.regex, nullptr);
+    auto old_rules = std::move(rules_);
+    rules_.clear();
     compiled_ = std::move(fresh);
+    for (auto& r : old_rules) add_parsed(std::move(r), nullptr);
   }
-  if (compiled_->building->Add(rule.regex, error) < 0) return false;
+  auto& part = rule.name_only ? compiled_->name : compiled_->path;
+  if (!part.building) part.building = std::make_unique<RE2::Set>(glob_options(), RE2::ANCHOR_BOTH);
+  if (part.building->Add(rule.name_only ? rule.name_regex : rule.regex, error) < 0) return false;
+  part.rule_of.push_back(rules_.size());
   rules_.push_back(std::move(rule));
   return true;
 }
@@ -133,35 +152,50 @@ void IgnoreRules::add_rule(std::string_view line, const GlobLimits& limits) {
 void IgnoreRules::compile() {
   if (!compiled_) compiled_ = std::make_unique<Compiled>();
   if (compiled_->ready) return;
-  if (compiled_->building && compiled_->building->Compile()) compiled_->set = std::move(compiled_->building);
-  compiled_->building.reset();
+  for (auto* part : {&compiled_->name, &compiled_->path}) {
+    if (part->building && part->building->Compile()) part->set = std::move(part->building);
+    else if (part->building) part->failed = true;
+    part->building.reset();
+  }
   compiled_->ready = true;
 }
 
 Verdict IgnoreRules::match(std::string_view relative, bool is_dir) const {
   if (rules_.empty()) return Verdict::none;
   if (!compiled_ || !compiled_->ready) throw std::logic_error("IgnoreRules::match before compile()");
-  re2::StringPiece text(relative.data(), relative.size());
-  if (compiled_->set) {
-    std::vector<int> hits;
+  std::string_view name = relative;
+  if (auto slash = name.rfind('/'); slash != std::string_view::npos) name.remove_prefix(slash + 1);
+  // The last matching rule decides: the highest rule index either set reports.
+  std::size_t last = 0;  // rule index + 1; 0: none
+  bool ran = true;
+  std::vector<int> hits;
+  for (const auto* part : {&compiled_->name, &compiled_->path}) {
+    if (part->failed) ran = false;
+    if (!part->set) continue;
+    std::string_view text = part == &compiled_->name ? name : relative;
     RE2::Set::ErrorInfo error{};
-    bool found = compiled_->set->Match(text, &hits, &error);
-    if (found || error.kind == RE2::Set::kNoError) {
-      // The last matching rule decides.
-      int last = -1;
-      for (int i : hits)
-        if (i > last && (!rules_[static_cast<std::size_t>(i)].dir_only || is_dir)) last = i;
-      if (last < 0) return Verdict::none;
-      return rules_[static_cast<std::size_t>(last)].negated ? Verdict::whitelist : Verdict::ignore;
+    hits.clear();
+    if (!part->set->Match(re2::StringPiece(text.data(), text.size()), &hits, &error) &&
+        error.kind != RE2::Set::kNoError) {
+      ran = false;
+      break;
+    }
+    for (int i : hits) {
+      std::size_t rule = part->rule_of[static_cast<std::size_t>(i)];
+      if (rule + 1 > last && (!rules_[rule].dir_only || is_dir)) last = rule + 1;
     }
   }
+  if (ran) return last == 0 ? Verdict::none : rules_[last - 1].negated ? Verdict::whitelist : Verdict::ignore;
   std::call_once(compiled_->fallback_once, [&] {
-    for (const auto& rule : rules_) compiled_->fallback.push_back(std::make_unique<RE2>(rule.regex, glob_options()));
+    for (const auto& rule : rules_)
+      compiled_->fallback.push_back(std::make_unique<RE2>(rule.name_only ? rule.name_regex : rule.regex, glob_options()));
   });
   for (std::size_t i = rules_.size(); i-- > 0;) {
     if (rules_[i].dir_only && !is_dir) continue;
     const RE2& re = *compiled_->fallback[i];
-    if (re.ok() && RE2::FullMatch(text, re)) return rules_[i].negated ? Verdict::whitelist : Verdict::ignore;
+    std::string_view text = rules_[i].name_only ? name : relative;
+    if (re.ok() && RE2::FullMatch(re2::StringPiece(text.data(), text.size()), re))
+      return rules_[i].negated ? Verdict::whitelist : Verdict::ignore;
   }
   return Verdict::none;
 }

@@ -27,8 +27,9 @@ struct IgnoreLimits {
 };
 
 /// The parsed rules of one ignore file, matched against paths relative to `base` (the file's
-/// directory). All rules are compiled into one RE2::Set, so a path costs one scan however many
-/// rules there are (plus one step per rule that matches it), not one regex run per rule.
+/// directory). All rules are compiled into RE2::Sets, so a path costs a scan of its name and one of
+/// its path however many rules there are (plus a step per rule that matches), not a regex run per
+/// rule.
 class IgnoreRules {
  public:
   IgnoreRules();
@@ -60,9 +61,11 @@ class IgnoreRules {
 
  private:
   struct Rule {
-    std::string regex;
-    bool negated;
-    bool dir_only;
+    std::string regex;       // matched against the whole relative path
+    std::string name_regex;  // with name_only: matched against the last component instead
+    bool name_only = false;
+    bool negated = false;
+    bool dir_only = false;
   };
   struct Compiled;
   /// Parses one line into `rule`; false for a comment or blank line. Throws std::invalid_argument.

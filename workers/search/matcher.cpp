@@ -299,13 +299,18 @@ Matcher::Matcher(const PatternSpec& spec) : word_(spec.word), max_mem_(spec.max_
   std::string body = spec.fixed_strings ? RE2::QuoteMeta(spec.pattern) : spec.pattern;
   if (spec.fixed_strings && !case_insensitive_ && !word_ && spec.pattern.find('\n') == std::string::npos)
     literal_ = spec.pattern;
-  // Check the pattern alone first, so that an error's position refers to what the user wrote.
   RE2::Options options;
   options.set_log_errors(false);
   options.set_never_nl(true);
   options.set_case_sensitive(!case_insensitive_);
   options.set_max_mem(max_mem_);
-  {
+  regex_ = "(?m)" + (word_ ? std::string("(?:^|") + kNonWord + ")(" + body + ")(?:" + kNonWord + "|$)" : body);
+  // Without word wrapping the regex compiles exactly when the pattern does (a flag prefix balances
+  // nothing): it is compiled once, and the pattern alone only to explain a failure. Wrapped, the
+  // pattern is checked alone first, so that "a)|(b" cannot pass by closing the wrapper's groups.
+  if (!word_) re_ = std::make_unique<RE2>(regex_, options);
+  if (word_ || !re_->ok()) {
+    // Alone, so that an error's position refers to what the user wrote.
     RE2 alone(body, options);
     if (!alone.ok()) {
       if (alone.error_code() == RE2::ErrorPatternTooLarge)
@@ -319,8 +324,7 @@ Matcher::Matcher(const PatternSpec& spec) : word_(spec.word), max_mem_(spec.max_
       throw std::invalid_argument("invalid regex" + where + ": " + error);
     }
   }
-  regex_ = "(?m)" + (word_ ? std::string("(?:^|") + kNonWord + ")(" + body + ")(?:" + kNonWord + "|$)" : body);
-  re_ = std::make_unique<RE2>(regex_, options);
+  if (word_) re_ = std::make_unique<RE2>(regex_, options);
   if (!re_->ok()) {
     if (re_->error_code() == RE2::ErrorPatternTooLarge)
       throw std::invalid_argument("pattern too large: it needs more than " + std::to_string(max_mem_ >> 20) +
