@@ -46,7 +46,8 @@ TEST_CASE("hostile cost: huge patterns, glob lists, brace bombs and deep queries
   for (int i = 0; i < 300; ++i) t.write("d" + std::to_string(i % 7) + "/f" + std::to_string(i) + ".txt", "foo\n");
   std::string bomb;
   for (int i = 0; i < 2000; ++i) bomb += "{a,b}";
-  t.write("bombed/.ignore", nested_braces(100000) + "\n" + bomb + "\n{" + bomb + "\n" + nested_braces(9) + "\nhidden.txt\n");
+  t.write("bombed/.ignore",
+          nested_braces(100000) + "\n" + bomb + "\n{" + bomb + "\n" + nested_braces(9) + "\nhidden.txt\n");
   t.write("bombed/hidden.txt", "foo\n");
   t.write("bombed/shown.txt", "foo\n");
   const std::string big = words((4 << 20) - 4096);  // under max_line_bytes once raised to 16 MiB

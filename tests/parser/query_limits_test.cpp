@@ -67,7 +67,8 @@ TEST_CASE("a query nested deeper than max_query_depth is refused before tree-sit
 TEST_CASE("brackets in strings and comments are not nesting") {
   Tools tools;
   std::string parens(5000, '(');
-  json out = tools.query("json", "[\"x\", 2]", "((string) @s (#not-eq? @s \"" + parens + "\\\"[\"))\n; " + parens + "\n");
+  std::string query = "((string) @s (#not-eq? @s \"" + parens + "\\\"[\"))\n; " + parens + "\n";
+  json out = tools.query("json", "[\"x\", 2]", query);
   REQUIRE(out.contains("captures"));
   CHECK(out["match_count"] == 1);
 }

@@ -107,7 +107,8 @@ bool IgnoreRules::parse(std::string_view line, const GlobLimits& limits, Rule& r
   std::string_view name = line;
   while (name.size() >= 3 && name.substr(0, 3) == "**/") name.remove_prefix(3);
   rule.name_only = name.find('/') == std::string_view::npos && !(name.size() >= 2 && name.substr(0, 2) == "**");
-  if (rule.name_only) rule.name_regex = glob_to_regex("/" + std::string(name), GlobLimits{limits.max_bytes + 1, limits.max_nesting});
+  if (rule.name_only)  // anchored by the '/', which adds a byte to the limit
+    rule.name_regex = glob_to_regex("/" + std::string(name), GlobLimits{limits.max_bytes + 1, limits.max_nesting});
   return true;
 }
 
@@ -187,8 +188,10 @@ Verdict IgnoreRules::match(std::string_view relative, bool is_dir) const {
   }
   if (ran) return last == 0 ? Verdict::none : rules_[last - 1].negated ? Verdict::whitelist : Verdict::ignore;
   std::call_once(compiled_->fallback_once, [&] {
-    for (const auto& rule : rules_)
-      compiled_->fallback.push_back(std::make_unique<RE2>(rule.name_only ? rule.name_regex : rule.regex, glob_options()));
+    for (const auto& rule : rules_) {
+      const std::string& regex = rule.name_only ? rule.name_regex : rule.regex;
+      compiled_->fallback.push_back(std::make_unique<RE2>(regex, glob_options()));
+    }
   });
   for (std::size_t i = rules_.size(); i-- > 0;) {
     if (rules_[i].dir_only && !is_dir) continue;
