@@ -52,6 +52,12 @@ TEST_CASE("a pattern over max_pattern_bytes is refused naming the setting") {
   CHECK(tools.text({{"pattern", std::string(1000, 'a')}})["matches"].empty());
   CHECK(SearchTools(t.path).error("search_text", {{"pattern", std::string((256 << 10) + 1, 'a')}})
             .find("search.max_pattern_bytes (262144)") != std::string::npos);
+  // An error that quotes the rest of a long pattern is cut; its position says where.
+  std::string escaped;
+  while (escaped.size() < (100 << 10)) escaped += "\\[a";
+  std::string error = SearchTools(t.path).error("search_text", {{"pattern", escaped + "[" + escaped}});
+  CHECK(error.find("invalid regex at position " + std::to_string(escaped.size() + 1) + ": missing ]: [\\[a") == 0);
+  CHECK(error.size() < 300);
   CHECK_THROWS_WITH_AS(search_tools({{"max_pattern_bytes", 0}}), doctest::Contains("search.max_pattern_bytes"),
                        std::invalid_argument);
 }

@@ -17,6 +17,9 @@ namespace mcpd::search {
 
 namespace {
 
+// The longest RE2 error message passed on.
+constexpr std::size_t kMaxErrorBytes = 200;
+
 // ripgrep's \W, Unicode-aware (RE2's \W is ASCII only).
 constexpr const char* kNonWord = R"([^\pL\p{Nl}\pM\p{Nd}\p{Pc}])";
 
@@ -317,6 +320,9 @@ Matcher::Matcher(const PatternSpec& spec) : word_(spec.word), max_mem_(spec.max_
         throw std::invalid_argument("pattern too large: it needs more than " + std::to_string(max_mem_ >> 20) +
                                     " MiB compiled (search.max_regex_memory_bytes)");
       std::string error = alone.error();
+      // RE2 quotes the rest of the pattern in some errors ("missing ]: [..."): a long pattern's
+      // error is cut, its position says where.
+      if (error.size() > kMaxErrorBytes) error = error.substr(0, kMaxErrorBytes) + "...";
       std::string arg = alone.error_arg();
       auto at = arg.empty() ? std::string::npos : spec.pattern.find(arg);
       if (alone.error_code() == RE2::ErrorMissingParen) at = unclosed_paren(spec.pattern);
@@ -329,7 +335,7 @@ Matcher::Matcher(const PatternSpec& spec) : word_(spec.word), max_mem_(spec.max_
     if (re_->error_code() == RE2::ErrorPatternTooLarge)
       throw std::invalid_argument("pattern too large: it needs more than " + std::to_string(max_mem_ >> 20) +
                                   " MiB compiled (search.max_regex_memory_bytes)");
-    throw std::invalid_argument("invalid regex: " + re_->error());
+    throw std::invalid_argument("invalid regex: " + re_->error().substr(0, kMaxErrorBytes));
   }
   if (literal_.empty()) build_prefilter(may_fold_to_ascii(body, case_insensitive_));
 }
