@@ -83,6 +83,22 @@ TEST_CASE("a query over max_query_bytes is refused naming the setting") {
   CHECK(roomy.query("json", "[1]", big)["match_count"] == 1);
 }
 
+TEST_CASE("#any-of? with thousands of values matches as a set") {
+  Tools tools;
+  std::string values;
+  for (int i = 0; i < 5000; ++i) values += " \"v" + std::to_string(2 * i) + "\"";  // the even ones
+  std::string code = "[";
+  for (int i = 0; i < 900; ++i) code += std::string(i ? "," : "") + "\"v" + std::to_string(i) + "\"";
+  code += "]";
+  json out = tools.query("json", code, "((string_content) @s (#any-of? @s" + values + "))");
+  REQUIRE(out.contains("match_count"));
+  CHECK(out["match_count"] == 450);
+  CHECK(out["captures"][1]["text"] == "v2");
+  out = tools.query("json", code, "((string_content) @s (#not-any-of? @s" + values + "))");
+  CHECK(out["match_count"] == 450);
+  CHECK(out["captures"][1]["text"] == "v3");
+}
+
 TEST_CASE("the query bounds are settings, checked at start") {
   Tools shallow(json{{"max_query_depth", 2}});
   CHECK(shallow.query("json", "[[1]]", "(array (number) @n)")["match_count"] == 1);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
 
 #include "tool.h"
 
@@ -106,7 +107,7 @@ struct Query::Predicate {
   bool against_capture = false;  // #eq? @a @b
   std::uint32_t other_capture = 0;
   std::string value;                // #eq? @a "value"
-  std::vector<std::string> values;  // #any-of?
+  std::set<std::string, std::less<>> values;  // #any-of?: a set, so a long list costs a lookup per node
   std::unique_ptr<RE2> regex;       // #match?
 };
 
@@ -168,7 +169,7 @@ Query::Query(const TSLanguage* language, std::string_view source) {
             predicate.kind = Predicate::Kind::any_of;
             for (std::size_t k = 1; k < args.size(); ++k) {
               if (args[k].type != TSQueryPredicateStepTypeString) fail("the values must be strings");
-              predicate.values.push_back(string_of(args[k]));
+              predicate.values.insert(string_of(args[k]));
             }
           } else {
             if (args.size() != 2) fail("expects two arguments");
@@ -264,7 +265,7 @@ bool Query::accepts(const TSQueryMatch& match, std::string_view source) const {
             result = RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), *predicate.regex);
             break;
           case Predicate::Kind::any_of:
-            result = std::find(predicate.values.begin(), predicate.values.end(), text) != predicate.values.end();
+            result = predicate.values.find(text) != predicate.values.end();
             break;
         }
         return result != predicate.negated;
