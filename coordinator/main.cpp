@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
   std::shared_ptr<modbus::Poller> modbus_poller;
   try {
     modbus_poller = make_modbus_poller(settings_of("modbus"));
-    families = {{"parser", parser_tools()},
+    families = {{"parser", parser_tools(settings_of("parser"))},
                 {"git", git_tools()},
                 {"search", search_tools(settings_of("search"))},
                 {"modbus", modbus_tools(modbus_poller)}};

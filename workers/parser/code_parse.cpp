@@ -222,7 +222,7 @@ json syntax_errors(TSNode root, std::string_view text, bool& capped) {
   }
 }
 
-ToolResult run(const json& arguments, ToolContext& context) {
+ToolResult run(const json& arguments, ToolContext& context, const ParserSettings& settings) {
   std::string format = string_argument(arguments, "format", "sexp");
   if (format != "sexp" && format != "json") throw ToolError("`format` must be \"sexp\" or \"json\", not '" + format + "'");
   ParseOptions options;
@@ -231,7 +231,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
   options.named_only = boolean_argument(arguments, "named_only", true);
   Source source = load_source(arguments, context);
 
-  Tree tree = parse(*source.language, source.text, context);
+  Tree tree = parse(*source.language, source.text, context, settings);
   TSNode root = ts_tree_root_node(tree.get());
   bool errors_truncated = false;
   json errors = syntax_errors(root, source.text, errors_truncated);
@@ -267,7 +267,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
 
 }  // namespace
 
-Tool code_parse_tool() {
+Tool code_parse_tool(const ParserSettings& settings) {
   Tool tool = parser_tool_base();
   tool.name = "code_parse";
   tool.title = "Parse source into a syntax tree";
@@ -320,7 +320,7 @@ Tool code_parse_tool() {
         {"errors_truncated", {{"type", "boolean"}, {"description", "True when there were more than 100 errors."}}},
         {"tree", {{"type", {"string", "object"}}, {"description", "The S-expression string (format sexp) or the root node object {type, named, field?, start, end, children} (format json)."}}}}},
       {"required", {"language", "root_type", "node_count", "truncated", "has_errors", "errors", "tree"}}};
-  tool.handler = run;
+  tool.handler = [settings](const json& arguments, ToolContext& context) { return run(arguments, context, settings); };
   return tool;
 }
 

@@ -14,7 +14,7 @@ namespace {
 constexpr std::uint64_t kCancelCheckEvery = 256;  // matches
 constexpr std::size_t kEnvelopeBytes = 1024;
 
-ToolResult run(const json& arguments, ToolContext& context) {
+ToolResult run(const json& arguments, ToolContext& context, const ParserSettings& settings) {
   std::string query_source = string_argument(arguments, "query", "");
   if (query_source.empty())
     throw ToolError("`query` is required: a tree-sitter query such as (function_definition name: (identifier) @name)");
@@ -23,7 +23,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
   Source source = load_source(arguments, context);
   // Compile before parsing, so a mistyped query fails fast even on a big file.
   Query query(source.language->grammar(), query_source);
-  Tree tree = parse(*source.language, source.text, context);
+  Tree tree = parse(*source.language, source.text, context, settings);
 
   QueryCursor cursor;
   ts_query_cursor_exec(cursor.get(), query.get(), ts_tree_root_node(tree.get()));
@@ -76,7 +76,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
 
 }  // namespace
 
-Tool code_query_tool() {
+Tool code_query_tool(const ParserSettings& settings) {
   Tool tool = parser_tool_base();
   tool.name = "code_query";
   tool.title = "Run a tree-sitter query over source";
@@ -126,7 +126,7 @@ Tool code_query_tool() {
         {"captures", {{"type", "array"}, {"items", capture}, {"description", "Captures in match order."}}},
         {"ignored_predicates", {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", "Predicates and directives present in the query but not evaluated."}}}}},
       {"required", {"language", "match_count", "capture_count", "truncated", "captures"}}};
-  tool.handler = run;
+  tool.handler = [settings](const json& arguments, ToolContext& context) { return run(arguments, context, settings); };
   return tool;
 }
 

@@ -13,6 +13,9 @@ Tool parser_tool_base() {
   return tool;
 }
 
-std::vector<Tool> parser_tools() { return {code_parse_tool(), code_outline_tool(), code_query_tool()}; }
+std::vector<Tool> parser_tools(const json& settings) {
+  ParserSettings parsed = ParserSettings::from_json(settings);
+  return {code_parse_tool(parsed), code_outline_tool(parsed), code_query_tool(parsed)};
+}
 
 }  // namespace mcpd

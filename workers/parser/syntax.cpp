@@ -38,10 +38,12 @@ std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
 
 }  // namespace
 
-Tree parse(const Language& language, std::string_view text, const ToolContext& context) {
+Tree parse(const Language& language, std::string_view text, const ToolContext& context,
+           const ParserSettings& settings) {
   context.check_cancelled();
   if (text.size() > std::numeric_limits<std::uint32_t>::max())
     throw ToolError("the source is " + std::to_string(text.size()) + " bytes, more than tree-sitter can parse");
+  check_parse_bounds(language, text, settings);
   TSParser* parser = thread_parser(language);
   // A parse abandoned by an earlier cancel would otherwise resume here.
   ts_parser_reset(parser);
