@@ -284,8 +284,7 @@ ToolResult run(const json& arguments, ToolContext& context, const ParserSettings
                   {"end", position(symbol.end, symbol.end_byte)}};
     if (!symbol.container.empty()) entry["container"] = symbol.container;
     if (!symbol.doc.empty()) entry["doc"] = symbol.doc;
-    // Counted twice: the result carries structuredContent and the same JSON as text.
-    std::size_t size = 2 * entry.dump().size();
+    std::size_t size = result_cost(entry);
     if (used + size > budget) {
       truncated = true;
       break;

@@ -52,8 +52,7 @@ ToolResult run(const json& arguments, ToolContext& context, const ParserSettings
                     {"match", match_index},
                     {"pattern", match.pattern_index}};
       if (cut) entry["text_truncated"] = true;
-      // Counted twice: the result carries structuredContent and the same JSON as text.
-      std::size_t size = 2 * entry.dump().size();
+      std::size_t size = result_cost(entry);
       truncated = truncated || used + size > budget;
       if (truncated) {
         if (i == 0) --match_count;  // none of this match's captures made it

@@ -268,7 +268,7 @@ class BoundsScanner {
     if (is_word_byte(uc)) {
       std::size_t start = i_;
       while (i_ < text_.size() && is_word_byte(static_cast<unsigned char>(text_[i_]))) {
-        // C++14 digit separators (1'000'000) and Rust lifetimes ('a) are parts of a word.
+        // C++14 digit separators (1'000'000) are parts of a number.
         ++i_;
         if (cpp_or_c() && at(i_) == '\'' && is_word_byte(static_cast<unsigned char>(at(i_ + 1))) &&
             text_[start] >= '0' && text_[start] <= '9')
@@ -295,12 +295,15 @@ class BoundsScanner {
         if (c == '/' && at(i_ + 1) == '*') return skip_block_comment();
         if (c == '"') {
           if (cpp_or_c() && !word.empty() && word.back() == 'R') {
-            std::size_t paren = text_.find('(', i_ + 1);
-            if (paren != std::string_view::npos && paren - i_ <= 17) {
+            // R"delimiter( ... )delimiter", the delimiter at most 16 bytes.
+            std::size_t paren = text_.substr(i_ + 1, 17).find('(');
+            if (paren != std::string_view::npos) {
+              paren += i_ + 1;
               std::string terminator = ")" + std::string(text_.substr(i_ + 1, paren - i_ - 1)) + "\"";
               return skip_raw(paren - i_ + 1, terminator);
             }
           }
+          if (rust() && (word == "r" || word == "br" || word == "cr")) return skip_raw(1, "\"");
           return skip_string('"', 1, true, !rust(), false);
         }
         if (rust() && c == '#' && (word == "r" || word == "br" || word == "cr")) {

@@ -79,6 +79,14 @@ json position_schema(const char* description) {
             {"byte", {{"type", "integer"}, {"description", "0-based byte offset"}}}}}};
 }
 
+std::size_t result_cost(const json& value) {
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::size_t escaped = 0;
+  for (char c : text)
+    if (c == '"' || c == '\\') ++escaped;
+  return 2 * (text.size() + 1) + escaped;
+}
+
 std::string json_safe_prefix(std::string_view text, std::size_t max_bytes, bool* cut) {
   std::string out;
   out.reserve(std::min(text.size(), max_bytes));

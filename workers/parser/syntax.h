@@ -61,6 +61,11 @@ json position(TSPoint point, std::uint32_t byte);
 /// The JSON Schema of a position, for output schemas.
 json position_schema(const char* description);
 
+/// What `value`, an element of a list, costs in a tool's result body: its JSON and comma in
+/// structuredContent, and those again as a string in the text content, where each quote and
+/// backslash is escaped once more.
+std::size_t result_cost(const json& value);
+
 /// At most `max_bytes` of `text`, cut on a character boundary, with invalid UTF-8 replaced by
 /// U+FFFD so the result can go into JSON (source files need not be valid UTF-8). Sets `*cut` when
 /// bytes were dropped.
