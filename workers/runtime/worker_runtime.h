@@ -30,6 +30,7 @@
 //       "exit"    _exit(7) mid-call
 //       "leak"    allocates and touches `mb` MiB (default 64), keeps them, returns normally
 //       "stdout"  printf, std::cout and write(1) from the tool; frames must stay intact
+//       "deep"    a well-formed result nested 600 levels, deeper than the coordinator reads
 // ---------------------------------------------------------------------------------------------
 #pragma once
 
@@ -50,6 +51,7 @@ struct WorkerConfig {
   std::vector<std::filesystem::path> roots;  // canonical directories; default: the current directory
   std::uint64_t max_file_bytes = 8u << 20;   // the same defaults as ToolContext
   std::uint64_t max_result_bytes = 4u << 20;
+  std::uint64_t max_result_depth = 500;      // ToolContext::max_result_depth
   std::string log_level = "info";  // least severe level sent in telemetry (syslog names, debug..emergency)
   bool test_hooks = false;         // see TEST HOOKS above
   bool allow_writes = false;       // passed to tools as ToolContext::allow_writes
