@@ -1,5 +1,6 @@
 #include "parser_settings.h"
 
+#include <array>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -18,6 +19,12 @@ enum class Family { json, c_like, python, bash };
 
 bool is_word_byte(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' || c >= 0x80;
+}
+
+std::array<std::size_t, 2048> filled(std::size_t value) {
+  std::array<std::size_t, 2048> out;
+  out.fill(value);
+  return out;
 }
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
@@ -56,7 +63,8 @@ class BoundsScanner {
   std::uint64_t comments_ = 0, comments_line_ = 1;
   std::size_t word_start_ = std::string_view::npos, word_end_ = std::string_view::npos;  // the last word
   char last_ = '\n';  // the last code byte: 'w' for a word or a string
-  std::map<std::string, std::size_t> missing_;
+  std::map<std::string, std::size_t> missing_;  // for raw strings and comments
+  std::array<std::size_t, 2048> missing_strings_ = filled(std::string_view::npos);  // by skip_string's key
   std::vector<std::uint64_t> else_chain_;  // by bracket depth: `else` in a row at that level  // closer -> the earliest start it is missing after
 
   char at(std::size_t k) const { return k < text_.size() ? text_[k] : '\0'; }
@@ -136,10 +144,9 @@ class BoundsScanner {
   /// (the parser ends it there too, with an error); with `code_inside`, brackets inside count
   /// (Bash "$(...)", Python f-strings).
   void skip_string(char quote, std::size_t length, bool escapes, bool one_line, bool code_inside) {
-    std::string key = std::string(length, quote) + (escapes ? "\\" : "") + (one_line ? "\n" : "");
-    auto known = missing_.find(key);
+    std::size_t key = static_cast<unsigned char>(quote) << 3 | (length == 3) << 2 | escapes << 1 | one_line;
     std::size_t end = std::string_view::npos;
-    if (known == missing_.end() || i_ < known->second) {
+    if (i_ < missing_strings_[key]) {
       for (std::size_t k = i_ + length; k < text_.size(); ++k) {
         char c = text_[k];
         if (escapes && c == '\\') {
@@ -154,7 +161,7 @@ class BoundsScanner {
       }
     }
     if (end == std::string_view::npos) {
-      missing_[key] = i_;
+      missing_strings_[key] = i_;
       return unterminated();
     }
     code_unit();
