@@ -62,7 +62,8 @@ struct Config {
   bool worker_seccomp = true;
 
   // Settings of the tool families that have their own, as the family's library defines and checks
-  // them: {"search": {...}, "modbus": {...}}. Passed to the in-process library and to its workers.
+  // them: {"parser": {...}, "search": {...}, "modbus": {...}}. Passed to the in-process library and to
+  // its workers.
   std::map<std::string, json> family_settings;
 
   // Tools that change state (git commit, a Modbus write...) refuse unless this is true.

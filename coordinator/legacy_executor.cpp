@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "tool_runner.h"
+#include "worker_protocol.h"
 
 namespace mcpd {
 
@@ -41,6 +42,7 @@ void LegacyExecutor::execute(CallRequest request, Done done) {
     context.cancel = request.cancel;
     context.max_file_bytes = config_.max_file_bytes;
     context.max_result_bytes = config_.max_result_bytes;
+    context.max_result_depth = worker_protocol::max_result_depth;
     context.allow_writes = config_.allow_writes;
     context.progress = request.progress;
     std::string call_id = request.call_id, tool = request.tool->name;

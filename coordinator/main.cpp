@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   json worker_config = {{"roots", config_to_json(config)["roots"]},
                         {"max_file_bytes", config.max_file_bytes},
                         {"max_result_bytes", config.max_result_bytes},
+                        {"max_result_depth", worker_protocol::max_result_depth},
                         {"log_level", config.log_level},
                         {"allow_writes", config.allow_writes},
                         {"test_hooks", config.test_tools},

@@ -90,6 +90,7 @@ FrameReader::Event FrameReader::next() {
   if (length == 0) return error_event(Error::Kind::empty, "empty frame (zero-length payload)");
 
   JsonText text = parse_json_text(payload, max_depth_);
+  if (!text.ok && text.too_deep) return error_event(Error::Kind::too_deep, "frame " + text.error);
   if (!text.ok) return error_event(Error::Kind::not_json, "frame is not JSON: " + text.error);
   if (!text.value.is_object()) {
     return error_event(Error::Kind::not_object,

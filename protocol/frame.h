@@ -39,7 +39,8 @@ class FrameReader {
     enum class Kind {
       oversize,    // header declares more than the limit; sticky
       empty,       // zero-length payload; skipped
-      not_json,    // payload is not UTF-8 JSON (or nests too deep); skipped
+      not_json,    // payload is not UTF-8 JSON; skipped
+      too_deep,    // payload nests deeper than the depth limit; skipped
       not_object,  // payload is JSON but not an object; skipped
       truncated,   // from finish(): input ended inside a header or payload
     };

@@ -110,6 +110,7 @@ JsonText parse_json_text(std::string_view text, std::size_t max_depth) {
   }
   if (nests_deeper_than(text, max_depth)) {
     out.error = "nesting deeper than " + std::to_string(max_depth) + " levels";
+    out.too_deep = true;
     return out;
   }
   try {

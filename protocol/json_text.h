@@ -33,6 +33,7 @@ inline constexpr std::size_t default_max_json_depth = 512;
 /// The result of parse_json_text: a value, or a message saying why there is none.
 struct JsonText {
   bool ok = false;
+  bool too_deep = false;  // when !ok: refused for nesting alone (the text may be fine JSON)
   json value;         // when ok
   std::string error;  // when !ok: "invalid UTF-8 at byte 7", "nesting deeper than 512 levels", or
                       // nlohmann's description ("syntax error while parsing value - ...")

@@ -26,17 +26,28 @@
 // A worker runs up to max_calls calls at once and holds one more waiting; a call sent beyond that
 // gets an error of kind "busy".
 // Its configuration comes in the environment variable MCPD_WORKER_CONFIG, a JSON object:
-//   {"roots":["/abs/root",...],"max_file_bytes":N,"max_result_bytes":N,"log_level":"info",
-//    "test_hooks":false,"seccomp":true}
+//   {"roots":["/abs/root",...],"max_file_bytes":N,"max_result_bytes":N,"max_result_depth":N,
+//    "log_level":"info","test_hooks":false,"seccomp":true}
 // (seccomp: install the kind's system call filter at start; absent means true). The rest of the
 // worker's environment is a short allow-list, not the coordinator's.
 // A worker exits when its stdin closes (the coordinator is gone) and asks the kernel to kill it
 // when its parent dies (PR_SET_PDEATHSIG), so no worker outlives the coordinator.
 #pragma once
 
+#include <cstddef>
+
+#include "json_text.h"
+
 namespace mcpd::worker_protocol {
 
 inline constexpr int version = 1;
 inline constexpr const char* config_env = "MCPD_WORKER_CONFIG";
+
+/// How deep a tool's structured result may nest, told to every tool (ToolContext::max_result_depth)
+/// on both paths: the depth limit of worker frames and of JSON-RPC lines, less the envelope around
+/// the result in either ({"structured": ...} in a result frame, {"result": {"structuredContent":
+/// ...}} to the client), with room to spare. A result within it never gets a worker killed.
+inline constexpr std::size_t result_envelope_depth = 12;
+inline constexpr std::size_t max_result_depth = default_max_json_depth - result_envelope_depth;
 
 }  // namespace mcpd::worker_protocol

@@ -234,6 +234,20 @@ void Worker::read_frames() {
     for (;;) {
       auto event = self->reader_.next();
       if (event.kind == FrameReader::Event::Kind::need_more) break;
+      if (event.kind == FrameReader::Event::Kind::error && event.error.kind == FrameReader::Error::Kind::too_deep &&
+          self->hello_seen_ && !self->calls.empty()) {
+        // A well-formed frame, only nested deeper than we read: the answer to the running call,
+        // which a tool failed to bound. The stream is still in step, so the call fails and the
+        // worker, healthy, stays.
+        json failed = {{"type", "error"},
+                       {"id", self->calls.front()},
+                       {"kind", "failed"},
+                       {"message", "the worker's answer was refused: " + event.error.message +
+                                       " (the tool did not keep its result within the depth a result may have)"}};
+        if (self->events_.on_frame) self->events_.on_frame(*self, std::move(failed));
+        if (self->lost_) return;
+        continue;
+      }
       if (event.kind == FrameReader::Event::Kind::error) {
         self->kill("protocol error: the worker sent a bad frame: " + event.error.message);
         return;

@@ -435,11 +435,21 @@ void WorkerPool::on_lost(Worker& worker, const std::string& reason) {
                     : worker.calls.empty()                              ? DeathKind::idle_after_serving
                                                                         : DeathKind::during_call_after_serving;
   bool expected = stopping_ || worker.state == Worker::State::draining;
+  // A death in the middle of a call is judged with the call, once, when it ends below: a poison
+  // pill that kills two fresh workers is one failure of one call, not two failures of the kind and
+  // two steps of restart backoff, so a few bad inputs in a row neither open the breaker nor leave
+  // the kind without a worker for seconds. A kind whose every call kills its worker still opens
+  // the breaker, one failed call at a time. A death with no call running (before hello) is the
+  // kind's own crash loop at once.
+  bool call_running = !worker.calls.empty() && running_.count(worker.calls.front()) > 0;
+  bool death_counts = false;
   if (!expected) {
     ++restarts_;
     if (losses_awaiting_replacement_.size() < 64) losses_awaiting_replacement_.push_back(now);
     if (reason.rfind("protocol error", 0) == 0) ++protocol_errors_;
-    if (counts_as_crash_loop(death)) {
+    if (counts_as_crash_loop(death) && call_running) {
+      death_counts = true;
+    } else if (counts_as_crash_loop(death)) {
       ++crash_loop_deaths_;
       backoff_.record_crash_loop_death(now);
       breaker_.record_failure(now);
@@ -460,10 +470,12 @@ void WorkerPool::on_lost(Worker& worker, const std::string& reason) {
     bool was_running = i < worker.max_calls;
     if (was_running) ++call->workers_lost;
     if (call->cancelled) {
+      if (was_running && death_counts) breaker_.record_failure(now);
       complete(call, outcome(CallOutcome::Status::cancelled, "cancelled"));
     } else if (call->workers_lost >= 2) {
       // Retry only idempotent calls, and never a third time for one that killed two workers.
-      // Not another breaker failure: both deaths were counted as they happened.
+      // One breaker failure for the call, however many workers it took.
+      breaker_.record_failure(now);
       ++poison_pills_;
       complete(call, outcome(CallOutcome::Status::failed,
                              "call " + call->id + " to '" + call->tool + "' killed two workers (last: " + reason +

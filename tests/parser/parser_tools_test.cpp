@@ -1069,3 +1069,169 @@ TEST_CASE("every tool has a title, a description and sane schemas") {
   }
   CHECK(tools[2].input_schema["required"] == json{"query"});
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Bounds: sources that would drive tree-sitter 0.20 past its 16-bit child count, and results that
+// would nest deeper or weigh more than their consumer accepts.
+// ---------------------------------------------------------------------------------------------------
+
+namespace {
+
+std::string repeat(const std::string& unit, std::size_t times) {
+  std::string out;
+  out.reserve(unit.size() * times);
+  for (std::size_t i = 0; i < times; ++i) out += unit;
+  return out;
+}
+
+/// The bytes of the tools/call result the coordinator sends for `structured`: structuredContent
+/// plus the same JSON as text content (mcp_server.cpp), the quantity max_result_bytes bounds.
+std::size_t result_body_bytes(const json& structured) {
+  json body = {{"structuredContent", structured},
+               {"content", json::array({{{"type", "text"}, {"text", structured.dump()}}})},
+               {"isError", false}};
+  return body.dump().size();
+}
+
+/// How deep `value` nests (a scalar is 0, [] and {} are 1), without recursion.
+std::size_t json_depth(const json& value) {
+  std::size_t deepest = 0;
+  std::vector<std::pair<const json*, std::size_t>> stack = {{&value, 1}};
+  while (!stack.empty()) {
+    auto [v, depth] = stack.back();
+    stack.pop_back();
+    if (!v->is_structured()) continue;
+    deepest = std::max(deepest, depth);
+    for (const auto& child : *v) stack.emplace_back(&child, depth + 1);
+  }
+  return deepest;
+}
+
+}  // namespace
+
+TEST_CASE("sources that would crash tree-sitter 0.20 are refused with an error naming the bound") {
+  // Each of these made libtree-sitter 0.20.7 abort or segfault (a node with 65,536 children or more).
+  struct Case {
+    const char* what;
+    std::string language, code, setting;
+  };
+  std::vector<Case> cases = {
+      {"65,535 unclosed [", "json", repeat("[", 65535), "parser.max_nesting_depth"},
+      {"1,000,000 unclosed [", "json", repeat("[", 1000000), "parser.max_nesting_depth"},
+      {"deep objects", "json", repeat("{\"a\":", 40000), "parser.max_nesting_depth"},
+      {"[ closed by the wrong bracket", "json", repeat("[)", 70000), "parser.max_nesting_depth"},
+      {"comments in a row", "json", repeat("//c\n", 70000), "parser.max_run_tokens"},
+      {"unclosed (", "c", repeat("(", 70000), "parser.max_nesting_depth"},
+      {"unclosed {", "cpp", repeat("{", 70000), "parser.max_nesting_depth"},
+      {"comment lines between two declarations", "c", "int a;\n" + repeat("//c\n", 70000) + "int b;\n",
+       "parser.max_run_tokens"},
+      {"an else-if chain", "c", repeat("if(a){}else ", 70000), "parser.max_nesting_depth"},
+      {"a block comment never closed", "c", "/*" + repeat("(", 70000), "parser.max_nesting_depth"},
+      {"prefix operators", "javascript", repeat("!", 70000), "parser.max_run_tokens"},
+      {"nested ifs without braces", "javascript", repeat("if(a)", 70000), "parser.max_run_tokens"},
+      {"right-nested assignments", "javascript", repeat("a=", 70000), "parser.max_run_tokens"},
+      {"unclosed <", "tsx", repeat("<a>", 70000), "parser.max_run_tokens"},
+      {"comment lines", "python", repeat("#c\n", 70000), "parser.max_run_tokens"},
+      {"a docstring never closed", "python", "\"\"\"" + repeat("(", 70000), "parser.max_nesting_depth"},
+      {"unclosed if blocks", "bash", repeat("if true; then ", 70000), "parser.max_nesting_depth"},
+      {"ifs closed by done", "bash", repeat("if a; then echo; done; ", 70000), "parser.max_nesting_depth"},
+      {"a raw string never closed", "rust", "r#\"" + repeat("(", 70000), "parser.max_nesting_depth"},
+      {"an else-if chain", "go", repeat("if a {} else ", 70000), "parser.max_nesting_depth"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    CAPTURE(c.language);
+    std::string message = error_of("code_parse", {{"language", c.language}, {"code", c.code}});
+    CHECK(contains(message, c.setting));
+    CHECK(contains(message, "line "));
+    // Every tool parses through the same check.
+    CHECK(contains(error_of("code_outline", {{"language", c.language}, {"code", c.code}}), c.setting));
+    CHECK(contains(error_of("code_query", {{"language", c.language}, {"code", c.code}, {"query", "(ERROR) @e"}}),
+                   c.setting));
+  }
+}
+
+TEST_CASE("nesting and runs within the bounds parse, closed or not") {
+  json closed = parse("json", repeat("[", 1000) + repeat("]", 1000), {{"max_nodes", 5}});
+  CHECK(closed["has_errors"] == false);
+  CHECK(closed["total_nodes"] == 1001);
+  json unclosed = parse("json", repeat("[", 1000), {{"max_nodes", 5}});
+  CHECK(unclosed["has_errors"] == true);
+  // Brackets and comment markers inside strings and comments do not count.
+  json quoted = parse("javascript", "const s = \"" + repeat("(", 5000) + "\"; // " + repeat("[", 5000) + "\n");
+  CHECK(quoted["has_errors"] == false);
+  json commented = parse("c", "int a;\n" + repeat("// c\n", 20000) + "int b;\n", {{"max_nodes", 5}});
+  CHECK(commented["has_errors"] == false);
+}
+
+TEST_CASE("the parser settings bound the check, and a wrong one names its key") {
+  std::vector<mcpd::Tool> tools = mcpd::parser_tools({{"max_nesting_depth", 10}, {"max_run_tokens", 100}});
+  ToolContext context = project_context();
+  auto run = [&](const std::string& code) {
+    return tools[0].handler({{"language", "json"}, {"code", code}}, context).structured;
+  };
+  CHECK(run(repeat("[", 10) + repeat("]", 10))["has_errors"] == false);
+  CHECK_THROWS_WITH_AS(run(repeat("[", 11)), doctest::Contains("(parser.max_nesting_depth = 10)"), ToolError);
+  CHECK(run("[" + repeat("1,", 200) + "1]")["has_errors"] == false);  // commas separate
+  CHECK_THROWS_WITH_AS(run(repeat("/**/", 101)), doctest::Contains("(parser.max_run_tokens = 100)"), ToolError);
+
+  CHECK_THROWS_WITH_AS(mcpd::parser_tools({{"max_depth", 1}}),
+                       "parser.max_depth: unknown setting; known: max_nesting_depth, max_query_bytes, max_query_depth, max_run_tokens",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(mcpd::parser_tools({{"max_nesting_depth", 100000}}),
+                       "parser.max_nesting_depth: must be an integer from 1 to 4096", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(mcpd::parser_tools({{"max_run_tokens", "many"}}),
+                       "parser.max_run_tokens: must be an integer from 1 to 50000", std::invalid_argument);
+  CHECK_THROWS_AS(mcpd::parser_tools(json::array()), std::invalid_argument);
+}
+
+TEST_CASE("a JSON tree never nests deeper than the result may, whatever max_depth asks") {
+  ToolContext context = project_context();
+  REQUIRE(context.max_result_depth == 500);
+  std::string code = repeat("[", 1000) + repeat("]", 1000);
+  ToolResult result = call("code_parse", {{"language", "json"}, {"code", code}, {"format", "json"}, {"max_depth", 100000}},
+                           context);
+  CHECK(json_depth(result.structured) <= context.max_result_depth);
+  CHECK(result.structured["truncated"] == true);
+  CHECK(result.structured["max_depth_used"] == 249);
+  // A smaller limit from the coordinator is obeyed too.
+  context.max_result_depth = 40;
+  result = call("code_parse", {{"language", "json"}, {"code", code}, {"format", "json"}, {"max_depth", 100000}}, context);
+  CHECK(json_depth(result.structured) <= 40);
+  CHECK(result.structured["max_depth_used"] == 19);
+  // Within the limit nothing is clamped or reported.
+  result = call("code_parse", {{"language", "json"}, {"code", "[[1]]"}, {"format", "json"}, {"max_depth", 10}});
+  CHECK_FALSE(result.structured.contains("max_depth_used"));
+  CHECK(result.structured["truncated"] == false);
+}
+
+TEST_CASE("the whole result body stays within max_result_bytes, quotes and escapes counted") {
+  ToolContext context = project_context();
+  context.max_result_bytes = 8192;
+  // Anonymous tokens are quoted in the S-expression, and each quote is escaped twice in the body.
+  std::string punctuation = "[" + repeat("[],", 3000) + "[]]";
+  for (bool named_only : {true, false})
+    for (const char* format : {"sexp", "json"}) {
+      CAPTURE(named_only);
+      CAPTURE(format);
+      ToolResult result = call("code_parse",
+                               {{"language", "json"}, {"code", punctuation}, {"named_only", named_only}, {"format", format}},
+                               context);
+      CHECK(result.structured["truncated"] == true);
+      CHECK(result.structured["node_count"].get<int>() > 10);
+      CHECK(result_body_bytes(result.structured) <= 8192);
+    }
+  // Lists of small entries, each with a score of quotes: at 256 KiB what the text copy adds to
+  // each entry is far more than the envelope allowance.
+  context.max_result_bytes = 256 * 1024;
+  ToolResult outline =
+      call("code_outline", {{"language", "javascript"}, {"code", big_javascript(4000)}, {"max_symbols", 100000}}, context);
+  CHECK(outline.structured["truncated"] == true);
+  CHECK(result_body_bytes(outline.structured) <= context.max_result_bytes);
+  ToolResult query = call("code_query",
+                          {{"language", "javascript"}, {"code", big_javascript(4000)}, {"query", "(identifier) @id"},
+                           {"max_captures", 100000}},
+                          context);
+  CHECK(query.structured["truncated"] == true);
+  CHECK(result_body_bytes(query.structured) <= context.max_result_bytes);
+}

@@ -40,6 +40,9 @@ std::vector<std::string> drain(FrameReader& reader) {
       case ErrorKind::not_json:
         out.push_back("!not_json");
         break;
+      case ErrorKind::too_deep:
+        out.push_back("!too_deep");
+        break;
       case ErrorKind::not_object:
         out.push_back("!not_object");
         break;
@@ -196,6 +199,18 @@ TEST_CASE("a payload that is not JSON is reported and the next frame still decod
   CHECK(event.error.message.rfind("frame is not JSON: ", 0) == 0);
   CHECK(event.error.message.find("parse error") != std::string::npos);
   CHECK(drain(reader) == Events{R"({"next":1})"});
+}
+
+TEST_CASE("a payload nested deeper than the limit is reported as too deep, apart from not JSON, and skipped") {
+  // The coordinator tells the two apart: a too-deep answer fails its call, garbage kills the worker.
+  FrameReader reader(FrameReader::default_max_frame_bytes, 8);
+  reader.feed(encode_frame_text(R"({"a":[[[[[[[[1]]]]]]]]})") + encode_frame_text(R"({"a":[[[[[[1]]]]]]})") +
+              encode_frame_text("[[[[[[[[[[not json"));
+  auto event = reader.next();
+  REQUIRE(event.kind == EventKind::error);
+  CHECK(event.error.kind == ErrorKind::too_deep);
+  CHECK(event.error.message == "frame nesting deeper than 8 levels");
+  CHECK(drain(reader) == Events{R"({"a":[[[[[[1]]]]]]})", "!too_deep"});
 }
 
 TEST_CASE("a payload that is not UTF-8 is reported as not JSON and skipped") {

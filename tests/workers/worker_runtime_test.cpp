@@ -77,6 +77,7 @@ TEST_CASE("a worker configuration defaults to the current directory and ToolCont
   mcpd::ToolContext defaults;
   CHECK(config.max_file_bytes == defaults.max_file_bytes);
   CHECK(config.max_result_bytes == defaults.max_result_bytes);
+  CHECK(config.max_result_depth == defaults.max_result_depth);
   CHECK(config.log_level == "info");
   CHECK(config.test_hooks == false);
 }
@@ -87,6 +88,7 @@ TEST_CASE("a worker configuration is read key by key, roots made canonical, unkn
   json text = {{"roots", {(dir.path / "sub" / "..").string()}},
                {"max_file_bytes", 1000},
                {"max_result_bytes", 2000},
+               {"max_result_depth", 40},
                {"log_level", "debug"},
                {"test_hooks", true},
                {"from_a_newer_coordinator", 1}};
@@ -95,6 +97,7 @@ TEST_CASE("a worker configuration is read key by key, roots made canonical, unkn
   CHECK(config.roots[0] == dir.path);
   CHECK(config.max_file_bytes == 1000);
   CHECK(config.max_result_bytes == 2000);
+  CHECK(config.max_result_depth == 40);
   CHECK(config.log_level == "debug");
   CHECK(config.test_hooks == true);
 }
@@ -736,7 +739,7 @@ TEST_CASE("the testkit's test_fault refuses when run in-process") {
   for (const auto& t : tools)
     if (t.name == "test_fault") fault = &t;
   REQUIRE(fault != nullptr);
-  CHECK(fault->input_schema["properties"]["fault"]["enum"].size() == 11);
+  CHECK(fault->input_schema["properties"]["fault"]["enum"].size() == 12);
   CHECK(fault->annotations.idempotent == false);
   mcpd::ToolContext context;
   CHECK_THROWS_AS(fault->handler({{"fault", "crash"}}, context), mcpd::ToolError);

@@ -259,11 +259,11 @@ std::vector<Symbol> collect_symbols(const Language& language, TSNode root, std::
   return symbols;
 }
 
-ToolResult run(const json& arguments, ToolContext& context) {
+ToolResult run(const json& arguments, ToolContext& context, const ParserSettings& settings) {
   std::vector<std::string> kinds = strings_argument(arguments, "kinds");
   std::int64_t max_symbols = integer_argument(arguments, "max_symbols", 2000, 1);
   Source source = load_source(arguments, context);
-  Tree tree = parse(*source.language, source.text, context);
+  Tree tree = parse(*source.language, source.text, context, settings);
   std::vector<Symbol> symbols = collect_symbols(*source.language, ts_tree_root_node(tree.get()), source.text, context);
 
   json list = json::array();
@@ -284,8 +284,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
                   {"end", position(symbol.end, symbol.end_byte)}};
     if (!symbol.container.empty()) entry["container"] = symbol.container;
     if (!symbol.doc.empty()) entry["doc"] = symbol.doc;
-    // Counted twice: the result carries structuredContent and the same JSON as text.
-    std::size_t size = 2 * entry.dump().size();
+    std::size_t size = result_cost(entry);
     if (used + size > budget) {
       truncated = true;
       break;
@@ -301,7 +300,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
 
 }  // namespace
 
-Tool code_outline_tool() {
+Tool code_outline_tool(const ParserSettings& settings) {
   Tool tool = parser_tool_base();
   tool.name = "code_outline";
   tool.title = "List the symbols a source file defines";
@@ -342,7 +341,7 @@ Tool code_outline_tool() {
         {"symbols", {{"type", "array"}, {"items", symbol}, {"description", "Symbols sorted by start position."}}},
         {"truncated", {{"type", "boolean"}, {"description", "True when max_symbols or the result size limit cut the list."}}}}},
       {"required", {"language", "symbols", "truncated"}}};
-  tool.handler = run;
+  tool.handler = [settings](const json& arguments, ToolContext& context) { return run(arguments, context, settings); };
   return tool;
 }
 

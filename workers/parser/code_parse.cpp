@@ -1,6 +1,8 @@
 // code_parse: the syntax tree of a source, as an S-expression or as JSON nodes, bounded in depth,
 // node count and bytes, with the syntax errors (ERROR and MISSING nodes) listed apart.
+#include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "code_tools.h"
@@ -67,11 +69,20 @@ class SexpWriter {
     closers_.pop_back();
   }
   void cut() { out_ += " ..."; }
-  std::size_t bytes() const { return out_.size(); }
+  /// What the S-expression costs in the result: it is a JSON string in structuredContent, and that
+  /// JSON is a string again in the text content, so a byte costs 2 and a quote or backslash (escaped
+  /// once, then its escape escaped) 6. Trees of punctuation (named_only false) are mostly quotes.
+  std::size_t bytes() {
+    for (; scanned_ < out_.size(); ++scanned_)
+      if (out_[scanned_] == '"' || out_[scanned_] == '\\') escaped_ += 4;
+    return 2 * out_.size() + escaped_;
+  }
   std::string take() { return std::move(out_); }
 
  private:
   std::string out_;
+  std::size_t scanned_ = 0;  // out_ bytes counted into escaped_
+  std::size_t escaped_ = 0;
   std::vector<std::string> closers_;
   int depth_ = 0;
 };
@@ -88,7 +99,7 @@ class JsonWriter {
     if (field != nullptr) n["field"] = field;
     if (ts_node_is_missing(node)) n["missing"] = true;
     if (children_cut) n["truncated"] = true;
-    bytes_ += estimate(node, field);
+    bytes_ += estimate(node, field, children_cut);
     if (stack_.empty()) {
       root_ = std::move(n);
       stack_.push_back(&root_);
@@ -104,18 +115,26 @@ class JsonWriter {
   void cut() {
     if (!stack_.empty()) (*stack_.back())["truncated"] = true;
   }
-  std::size_t bytes() const { return bytes_; }
+  std::size_t bytes() { return bytes_; }
   json take() { return std::move(root_); }
 
  private:
-  // Serialized size of one node without its children, give or take escaping.
-  static std::size_t estimate(TSNode node, const char* field) {
+  // What one node without its children costs in the result: its JSON (108 bytes and 24 quotes
+  // besides its type and numbers, its comma included) in structuredContent, and that JSON again as
+  // a string in the text content, where each quote is escaped.
+  static std::size_t estimate(TSNode node, const char* field, bool children_cut) {
     TSPoint s = ts_node_start_point(node);
     TSPoint e = ts_node_end_point(node);
-    std::size_t n = 90 + std::strlen(ts_node_type(node)) + digits(s.row) + digits(s.column) +
+    std::size_t n = 108 + std::strlen(ts_node_type(node)) + digits(s.row) + digits(s.column) +
                     digits(ts_node_start_byte(node)) + digits(e.row) + digits(e.column) + digits(ts_node_end_byte(node));
-    if (field != nullptr) n += 11 + std::strlen(field);
-    return n;
+    std::size_t quotes = 24;
+    if (field != nullptr) {
+      n += 11 + std::strlen(field);
+      quotes += 4;
+    }
+    if (ts_node_is_missing(node)) n += 15, quotes += 2;  // ,"missing":true
+    if (children_cut) n += 17, quotes += 2;              // ,"truncated":true
+    return 2 * n + quotes;
   }
 
   json root_;
@@ -222,7 +241,7 @@ json syntax_errors(TSNode root, std::string_view text, bool& capped) {
   }
 }
 
-ToolResult run(const json& arguments, ToolContext& context) {
+ToolResult run(const json& arguments, ToolContext& context, const ParserSettings& settings) {
   std::string format = string_argument(arguments, "format", "sexp");
   if (format != "sexp" && format != "json") throw ToolError("`format` must be \"sexp\" or \"json\", not '" + format + "'");
   ParseOptions options;
@@ -231,16 +250,26 @@ ToolResult run(const json& arguments, ToolContext& context) {
   options.named_only = boolean_argument(arguments, "named_only", true);
   Source source = load_source(arguments, context);
 
-  Tree tree = parse(*source.language, source.text, context);
+  Tree tree = parse(*source.language, source.text, context, settings);
   TSNode root = ts_tree_root_node(tree.get());
   bool errors_truncated = false;
   json errors = syntax_errors(root, source.text, errors_truncated);
 
-  // Keep the whole result within max_result_bytes; the S-expression appears twice (structured
-  // tree and text), the JSON tree once.
-  std::size_t fixed = errors.dump().size() + kEnvelopeBytes;
+  // Keep the whole result within max_result_bytes: the writers count what the tree costs in both
+  // places it appears, structuredContent and the text content that repeats it as JSON.
+  std::size_t fixed = 3 * errors.dump().size() + kEnvelopeBytes;
   std::size_t room = context.max_result_bytes > fixed ? context.max_result_bytes - fixed : 0;
-  options.max_tree_bytes = room / 2;  // the tree appears in structuredContent and again in its JSON text
+  options.max_tree_bytes = room;
+  // As JSON, each level of the tree is two levels of the result (a node, its children array) under
+  // the result object; deeper than the result may nest, the coordinator would refuse the answer.
+  std::optional<std::int64_t> depth_limit;
+  if (format == "json") {
+    auto fits = static_cast<std::int64_t>(std::max<std::uint64_t>(context.max_result_depth, 3) - 1) / 2;
+    if (options.max_depth > fits) {
+      options.max_depth = fits;
+      depth_limit = fits;
+    }
+  }
 
   json structured = {{"language", source.language->name},
                      {"root_type", ts_node_type(root)},
@@ -261,13 +290,14 @@ ToolResult run(const json& arguments, ToolContext& context) {
   structured["node_count"] = counts.node_count;
   structured["total_nodes"] = counts.total_nodes;
   structured["truncated"] = counts.truncated;
+  if (depth_limit) structured["max_depth_used"] = *depth_limit;
   result.structured = std::move(structured);
   return result;
 }
 
 }  // namespace
 
-Tool code_parse_tool() {
+Tool code_parse_tool(const ParserSettings& settings) {
   Tool tool = parser_tool_base();
   tool.name = "code_parse";
   tool.title = "Parse source into a syntax tree";
@@ -286,7 +316,8 @@ Tool code_parse_tool() {
   properties["max_depth"] = {{"type", "integer"},
                              {"minimum", 1},
                              {"default", 64},
-                             {"description", "Deepest level of the tree to return (the root is level 1)."}};
+                             {"description", "Deepest level of the tree to return (the root is level 1). As JSON nodes the tree "
+                                            "goes at most as deep as a result may nest; `max_depth_used` then says how deep."}};
   properties["max_nodes"] = {{"type", "integer"},
                              {"minimum", 1},
                              {"default", 20000},
@@ -315,12 +346,13 @@ Tool code_parse_tool() {
         {"node_count", {{"type", "integer"}, {"description", "Nodes included in `tree`."}}},
         {"total_nodes", {{"type", "integer"}, {"description", "Nodes the tree has (named ones when named_only)."}}},
         {"truncated", {{"type", "boolean"}, {"description", "True when max_depth, max_nodes or the result size limit cut the tree."}}},
+        {"max_depth_used", {{"type", "integer"}, {"description", "Present when format json could not nest max_depth levels within the depth a result may have: the max_depth used instead."}}},
         {"has_errors", {{"type", "boolean"}, {"description", "True when the source has syntax errors."}}},
         {"errors", {{"type", "array"}, {"items", error}, {"description", "Syntax errors in document order, at most 100."}}},
         {"errors_truncated", {{"type", "boolean"}, {"description", "True when there were more than 100 errors."}}},
         {"tree", {{"type", {"string", "object"}}, {"description", "The S-expression string (format sexp) or the root node object {type, named, field?, start, end, children} (format json)."}}}}},
       {"required", {"language", "root_type", "node_count", "truncated", "has_errors", "errors", "tree"}}};
-  tool.handler = run;
+  tool.handler = [settings](const json& arguments, ToolContext& context) { return run(arguments, context, settings); };
   return tool;
 }
 

@@ -14,17 +14,17 @@ namespace {
 constexpr std::uint64_t kCancelCheckEvery = 256;  // matches
 constexpr std::size_t kEnvelopeBytes = 1024;
 
-ToolResult run(const json& arguments, ToolContext& context, const QueryLimits& limits) {
+ToolResult run(const json& arguments, ToolContext& context, const ParserSettings& settings) {
   std::string query_source = string_argument(arguments, "query", "");
   if (query_source.empty())
     throw ToolError("`query` is required: a tree-sitter query such as (function_definition name: (identifier) @name)");
-  check_query_limits(query_source, limits);
+  check_query_limits(query_source, settings.query);
   std::int64_t max_captures = integer_argument(arguments, "max_captures", 1000, 1);
   std::size_t max_text_bytes = static_cast<std::size_t>(integer_argument(arguments, "max_text_bytes", 200, 0));
   Source source = load_source(arguments, context);
   // Compile before parsing, so a mistyped query fails fast even on a big file.
   Query query(source.language->grammar(), query_source);
-  Tree tree = parse(*source.language, source.text, context);
+  Tree tree = parse(*source.language, source.text, context, settings);
 
   QueryCursor cursor;
   ts_query_cursor_exec(cursor.get(), query.get(), ts_tree_root_node(tree.get()));
@@ -53,8 +53,7 @@ ToolResult run(const json& arguments, ToolContext& context, const QueryLimits& l
                     {"match", match_index},
                     {"pattern", match.pattern_index}};
       if (cut) entry["text_truncated"] = true;
-      // Counted twice: the result carries structuredContent and the same JSON as text.
-      std::size_t size = 2 * entry.dump().size();
+      std::size_t size = result_cost(entry);
       truncated = truncated || used + size > budget;
       if (truncated) {
         if (i == 0) --match_count;  // none of this match's captures made it
@@ -77,7 +76,7 @@ ToolResult run(const json& arguments, ToolContext& context, const QueryLimits& l
 
 }  // namespace
 
-Tool code_query_tool(const QueryLimits& limits) {
+Tool code_query_tool(const ParserSettings& settings) {
   Tool tool = parser_tool_base();
   tool.name = "code_query";
   tool.title = "Run a tree-sitter query over source";
@@ -127,7 +126,7 @@ Tool code_query_tool(const QueryLimits& limits) {
         {"captures", {{"type", "array"}, {"items", capture}, {"description", "Captures in match order."}}},
         {"ignored_predicates", {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", "Predicates and directives present in the query but not evaluated."}}}}},
       {"required", {"language", "match_count", "capture_count", "truncated", "captures"}}};
-  tool.handler = [limits](const json& arguments, ToolContext& context) { return run(arguments, context, limits); };
+  tool.handler = [settings](const json& arguments, ToolContext& context) { return run(arguments, context, settings); };
   return tool;
 }
 

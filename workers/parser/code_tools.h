@@ -2,14 +2,14 @@
 // parser_tools() lists them.
 #pragma once
 
-#include "query.h"
+#include "parser_settings.h"
 #include "tool.h"
 
 namespace mcpd {
 
-Tool code_parse_tool();
-Tool code_outline_tool();
-Tool code_query_tool(const QueryLimits& limits = {});
+Tool code_parse_tool(const ParserSettings& settings);
+Tool code_outline_tool(const ParserSettings& settings);
+Tool code_query_tool(const ParserSettings& settings);
 
 /// The fields every parser tool shares: annotations (read-only, idempotent), file-based caching
 /// keyed by `path`, and the default timeout.

@@ -11,8 +11,9 @@
 
 namespace mcpd {
 
-/// The parser tools, ready to register: code_parse, code_outline, code_query. `settings` is the
-/// config's `parser` object; throws std::invalid_argument naming a bad key ("parser.max_query_depth: ...").
+/// The parser tools, ready to register: code_parse, code_outline, code_query, with the family's
+/// settings (config key "parser"; see parser_settings.h). Throws std::invalid_argument naming a bad
+/// key ("parser.max_query_depth: ...").
 std::vector<Tool> parser_tools(const json& settings = json::object());
 
 /// Canonical names of the languages the tools parse, sorted: bash, c, cpp, go, javascript, ...

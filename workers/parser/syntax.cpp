@@ -38,10 +38,12 @@ std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
 
 }  // namespace
 
-Tree parse(const Language& language, std::string_view text, const ToolContext& context) {
+Tree parse(const Language& language, std::string_view text, const ToolContext& context,
+           const ParserSettings& settings) {
   context.check_cancelled();
   if (text.size() > std::numeric_limits<std::uint32_t>::max())
     throw ToolError("the source is " + std::to_string(text.size()) + " bytes, more than tree-sitter can parse");
+  check_parse_bounds(language, text, settings);
   TSParser* parser = thread_parser(language);
   // A parse abandoned by an earlier cancel would otherwise resume here.
   ts_parser_reset(parser);
@@ -75,6 +77,14 @@ json position_schema(const char* description) {
            {{"row", {{"type", "integer"}, {"description", "0-based line"}}},
             {"column", {{"type", "integer"}, {"description", "0-based column, in bytes"}}},
             {"byte", {{"type", "integer"}, {"description", "0-based byte offset"}}}}}};
+}
+
+std::size_t result_cost(const json& value) {
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::size_t escaped = 0;
+  for (char c : text)
+    if (c == '"' || c == '\\') ++escaped;
+  return 2 * (text.size() + 1) + escaped;
 }
 
 std::string json_safe_prefix(std::string_view text, std::size_t max_bytes, bool* cut) {

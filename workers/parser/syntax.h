@@ -10,6 +10,7 @@
 #include <tree_sitter/api.h>
 
 #include "languages.h"
+#include "parser_settings.h"
 #include "tool.h"
 
 namespace mcpd {
@@ -45,9 +46,11 @@ class QueryCursor {
   TSQueryCursor* cursor_;
 };
 
-/// Parses `text` with this thread's parser for `language`. Parsing runs in short time slices so a
+/// Parses `text` with this thread's parser for `language`, after check_parse_bounds (a source that
+/// could crash tree-sitter is refused with a ToolError). Parsing runs in short time slices so a
 /// cancelled `context` stops a long parse (throws ToolCancelled) instead of running to the end.
-Tree parse(const Language& language, std::string_view text, const ToolContext& context);
+Tree parse(const Language& language, std::string_view text, const ToolContext& context,
+           const ParserSettings& settings);
 
 /// The source bytes a node spans.
 std::string_view node_text(TSNode node, std::string_view source);
@@ -57,6 +60,11 @@ json position(TSPoint point, std::uint32_t byte);
 
 /// The JSON Schema of a position, for output schemas.
 json position_schema(const char* description);
+
+/// What `value`, an element of a list, costs in a tool's result body: its JSON and comma in
+/// structuredContent, and those again as a string in the text content, where each quote and
+/// backslash is escaped once more.
+std::size_t result_cost(const json& value);
 
 /// At most `max_bytes` of `text`, cut on a character boundary, with invalid UTF-8 replaced by
 /// U+FFFD so the result can go into JSON (source files need not be valid UTF-8). Sets `*cut` when

@@ -67,6 +67,10 @@ struct ToolContext {
   CancelToken cancel;
   std::uint64_t max_file_bytes = 8u << 20;
   std::uint64_t max_result_bytes = 4u << 20;
+  /// Deepest nesting the structured result may have (the object itself is level 1): what the
+  /// coordinator's frame reader and its clients accept, less their own envelope. A tool whose
+  /// output nests with its input (a syntax tree as JSON) stays within it.
+  std::uint64_t max_result_depth = 500;
   bool allow_writes = false;  // tools that change state (destructiveHint) refuse unless true
   /// Reports progress; `total` is 0 when unknown. The runner keeps values increasing.
   std::function<void(double progress, double total, const std::string& message)> progress;

@@ -454,6 +454,7 @@ class CallRunner {
     context.cancel = job.cancel;
     context.max_file_bytes = config_.max_file_bytes;
     context.max_result_bytes = config_.max_result_bytes;
+    context.max_result_depth = config_.max_result_depth;
     context.allow_writes = config_.allow_writes;
     context.progress = [&](double done, double total, const std::string& message) {
       if (!std::isfinite(done) || done <= progress.last) return;
@@ -598,6 +599,10 @@ Tool runtime_fault_tool(FrameChannel& channel, bool idempotent) {
       result.structured = {{"fault", "confinement"},
                            {"dumpable", ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)},
                            {"no_new_privs", ::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)}};
+    } else if (fault == "deep") {
+      json value = json::array();
+      for (int level = 0; level < 600; ++level) value = json::array({std::move(value)});
+      result.structured = {{"fault", "deep"}, {"value", std::move(value)}};
     } else if (fault == "stdout") {
       std::printf("stray printf from a tool\n");
       std::cout << "stray std::cout from a tool" << std::endl;
@@ -785,6 +790,7 @@ WorkerConfig parse_worker_config(std::string_view text) {
   if (config.roots.empty()) config.roots.push_back(fs::canonical(fs::current_path()));
   config.max_file_bytes = positive_integer(object, "max_file_bytes", config.max_file_bytes);
   config.max_result_bytes = positive_integer(object, "max_result_bytes", config.max_result_bytes);
+  config.max_result_depth = positive_integer(object, "max_result_depth", config.max_result_depth);
   if (auto level = object.find("log_level"); level != object.end()) {
     if (!level->is_string() || log_level_rank(level->get_ref<const std::string&>()) < 0)
       throw std::invalid_argument("log_level: must be one of debug, info, notice, warning, error, critical, "
@@ -819,7 +825,8 @@ Tool test_fault_tool(bool idempotent) {
       {"properties",
        {{"fault",
          {{"type", "string"},
-          {"enum", {"ok", "crash", "hang", "garbage", "exit", "leak", "stdout", "socket", "exec", "namespace", "confinement"}},
+          {"enum", {"ok", "crash", "hang", "garbage", "exit", "leak", "stdout", "socket", "exec", "namespace",
+                    "confinement", "deep"}},
           {"description", "which fault to inject"}}},
         {"mb",
          {{"type", "integer"},

@@ -38,6 +38,7 @@
 //       "namespace" clone(CLONE_NEWUSER): killed by the filter (every kind); with the filter off
 //                 result {"fault":"namespace","allowed":true}
 //       "confinement" result {"fault":"confinement","dumpable":D,"no_new_privs":N} from prctl
+//       "deep"    a well-formed result nested 600 levels, deeper than the coordinator reads
 // ---------------------------------------------------------------------------------------------
 #pragma once
 
@@ -58,6 +59,7 @@ struct WorkerConfig {
   std::vector<std::filesystem::path> roots;  // canonical directories; default: the current directory
   std::uint64_t max_file_bytes = 8u << 20;   // the same defaults as ToolContext
   std::uint64_t max_result_bytes = 4u << 20;
+  std::uint64_t max_result_depth = 500;      // ToolContext::max_result_depth
   std::string log_level = "info";  // least severe level sent in telemetry (syslog names, debug..emergency)
   bool test_hooks = false;         // see TEST HOOKS above
   bool allow_writes = false;       // passed to tools as ToolContext::allow_writes
