@@ -103,6 +103,12 @@ int main(int argc, char** argv) {
     if (tools.empty()) continue;
     pool::PoolSettings settings = pool::pool_settings(worker_settings, kind);
     pool::LaunchSpec launch{kind, worker_dir + "/mcpd-worker-" + kind, settings.memory_hard_limit_bytes};
+#ifdef MCPD_SANITIZER_BUILD
+    // ASan and TSan reserve terabytes of address space for their shadow memory, so a sanitized
+    // worker under any RLIMIT_AS dies at start. Sanitizer builds (MCPD_SANITIZE) run workers
+    // without memory_hard_limit_mb; memory_soft_limit_mb still recycles them.
+    launch.address_space_limit = 0;
+#endif
     workers.add_kind(tools, launch, settings);
   }
   Router router(config, legacy, &workers, [&workers](const std::string& tool) { return workers.serves(tool); });
