@@ -13,6 +13,7 @@
 #include "hostile_support.h"
 
 using namespace std::chrono_literals;
+using namespace mcpd;
 using namespace mcpd::test;
 
 namespace {
@@ -72,7 +73,7 @@ TEST_CASE("hostile configuration: deep nesting and invalid UTF-8 are refused nam
        "latin1.json"},
   };
   for (const auto& c : cases) {
-    CAPTURE(c.what);
+    INFO(c.what);
     Run run = run_mcpd(c.args, c.env);
     CHECK_MESSAGE(WIFEXITED(run.status), "mcpd died: wait status " << run.status << ", output: " << run.output.substr(0, 500));
     CHECK(WEXITSTATUS(run.status) == 2);
