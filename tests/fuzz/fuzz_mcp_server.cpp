@@ -1,7 +1,7 @@
 // The coordinator's dispatcher: McpServer::on_line with everything a client may send (lifecycle,
 // batches, tools/call with any arguments, cancellation, logging/setLevel), over the parser tools.
-// The executor runs each call on the loop thread as the legacy path would on its threads, so a run
-// is deterministic; the L1 cache and single flight are in front of it as in mcpd. Every message
+// The executor runs each call at once and posts its outcome to the loop, as the legacy path does
+// from its threads, so a run is deterministic; the L1 cache and single flight are in front of it as in mcpd. Every message
 // the server sends is serialized as the transport would. A message that is not a JSON object or
 // array is a crash, like any exception escaping on_line.
 #include <cstdint>
@@ -101,8 +101,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (event.kind == LineReader::Event::Kind::need_more) break;
       if (event.kind == LineReader::Event::Kind::line_too_long) server.on_oversize_line(event.bytes);
       else server.on_line(event.line);
-      loop.poll();
-      loop.restart();
+      // Calls finish only when the loop runs. Running it after lines of even length only lets the
+      // fuzzer choose which calls are still in flight when the next message (a cancel, a
+      // duplicate id, a shutdown) arrives.
+      if (event.line.size() % 2 == 0) {
+        loop.poll();
+        loop.restart();
+      }
     }
     if (auto last = reader.flush_at_eof()) server.on_line(*last);
     loop.poll();
