@@ -23,6 +23,9 @@ struct Config {
   // Client transport.
   std::uint64_t max_line_bytes = 4u << 20;  // one JSON-RPC message per line
   std::uint64_t max_in_flight = 1024;       // requests running at once; more get "server busy"
+  // Output waiting for a client that does not read: above it input pauses and optional
+  // notifications are dropped, so a stalled client cannot make mcpd grow.
+  std::uint64_t max_output_queue_bytes = 4u << 20;
 
   // Tool limits.
   std::uint64_t max_file_bytes = 8u << 20;
@@ -52,6 +55,12 @@ struct Config {
   std::string worker_dir;
   json workers = json::object();
 
+  // What workers may see and do. Their environment is an allow-list (pool/spawn.h) plus
+  // worker_env: an array of names passed through from ours, or an object of name to a value (or to
+  // true: passed through). worker_seccomp installs each kind's system call filter; off only to debug.
+  json worker_env = json::object();
+  bool worker_seccomp = true;
+
   // Settings of the tool families that have their own, as the family's library defines and checks
   // them: {"search": {...}, "modbus": {...}}. Passed to the in-process library and to its workers.
   std::map<std::string, json> family_settings;
@@ -66,6 +75,7 @@ struct Config {
   std::uint64_t shutdown_grace_ms = 5000;
   std::string log_level = "info";         // stderr JSON logs at or above this level
   std::string notify_log_level = "warning";  // notifications/message until the client sets a level
+  std::uint64_t max_log_queue_bytes = 1u << 20;  // log lines waiting for stderr; more are dropped, counted
 };
 
 /// Thrown by load_config with a message naming the source and the key ("MCPD_CACHE_MAX_BYTES: ...").

@@ -1,7 +1,9 @@
 #include "log.h"
 
+#include <poll.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -11,14 +13,20 @@
 namespace mcpd {
 
 Log& Log::instance() {
-  static Log log;
-  return log;
+  // Never destroyed: the writer thread may still run while static destructors do at exit.
+  static Log* log = new Log;
+  return *log;
 }
 
 void Log::set_level(const std::string& level) {
   std::lock_guard lock(mutex_);
   int rank = log_level_rank(level);
   if (rank >= 0) threshold_ = rank;
+}
+
+void Log::set_max_queue_bytes(std::size_t bytes) {
+  std::lock_guard lock(mutex_);
+  max_queue_bytes_ = bytes;
 }
 
 void Log::set_forwarder(Forwarder forwarder) {
@@ -48,17 +56,100 @@ void Log::write(const std::string& level, const std::string& message, json field
   if (fields.is_object())
     for (auto it = fields.begin(); it != fields.end(); ++it) record[it.key()] = it.value();
   Forwarder forwarder;
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     if (log_level_rank(level) >= threshold_) {
       std::string line = record.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-      // One write per record so lines from threads never interleave; stderr is unbuffered.
-      ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
-      (void)ignored;
+      if (stderr_gone_ || queued_bytes_ + line.size() > max_queue_bytes_) {
+        ++dropped_;
+        ++dropped_unreported_;
+      } else {
+        queued_bytes_ += line.size();
+        queue_.push_back(std::move(line));
+        wake = true;
+        if (!writer_started_) {
+          writer_started_ = true;
+          std::thread([this] { writer_loop(); }).detach();
+        }
+      }
     }
     forwarder = forwarder_;
   }
+  if (wake) ready_.notify_one();
   if (forwarder) forwarder(level, record);
+}
+
+bool Log::write_all(const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(STDERR_FILENO, data.data() + off, data.size() - off);
+    if (n > 0) {
+      off += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // Someone made the shared stderr non-blocking: wait for room on this thread, nobody else's.
+      pollfd pfd{STDERR_FILENO, POLLOUT, 0};
+      ::poll(&pfd, 1, -1);
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Log::writer_loop() {
+  for (;;) {
+    std::deque<std::string> lines;
+    std::uint64_t dropped = 0;
+    {
+      std::unique_lock lock(mutex_);
+      ready_.wait(lock, [this] { return !queue_.empty(); });
+      lines.swap(queue_);
+      dropped = std::exchange(dropped_unreported_, 0);
+      writing_ = true;
+    }
+    // One write per batch: lines from threads never interleave, and a burst costs one syscall.
+    std::string batch;
+    if (dropped > 0) {
+      json note = {{"ts", utc_timestamp()}, {"level", "warning"},
+                   {"msg", "log lines dropped: stderr was not read fast enough (max_log_queue_bytes)"},
+                   {"dropped", dropped}};
+      batch += note.dump() + "\n";
+    }
+    std::size_t bytes = 0;
+    for (const auto& line : lines) {
+      batch += line;
+      bytes += line.size();
+    }
+    bool ok = write_all(batch);
+    {
+      std::lock_guard lock(mutex_);
+      queued_bytes_ -= bytes;
+      writing_ = false;
+      if (ok) {
+        written_ += lines.size();
+      } else {
+        stderr_gone_ = true;
+        dropped_ += lines.size() + queue_.size();
+        for (const auto& line : queue_) queued_bytes_ -= line.size();
+        queue_.clear();
+      }
+    }
+    drained_.notify_all();
+  }
+}
+
+bool Log::flush(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return drained_.wait_for(lock, timeout, [this] { return (queue_.empty() && !writing_) || stderr_gone_; });
+}
+
+json Log::stats() {
+  std::lock_guard lock(mutex_);
+  return {{"queued_bytes", queued_bytes_}, {"max_queue_bytes", max_queue_bytes_}, {"written", written_},
+          {"dropped", dropped_}, {"stderr_closed", stderr_gone_}};
 }
 
 }  // namespace mcpd

@@ -6,6 +6,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "json_access.h"
 #include "jsonrpc.h"
 #include "line_reader.h"
 #include "log.h"
@@ -47,7 +48,11 @@ void ReplyOnce::error(int code, std::string message, json data) {
   if (claim()) sink_(make_error(id_, code, std::move(message), std::move(data)));
 }
 
-void ReplyOnce::abandon() { claim(); }
+void ReplyOnce::abandon() {
+  // No response goes out, but a batch collecting its replies must stop waiting for this one: the
+  // sink is told with a discarded value, which no sink ever writes.
+  if (claim()) sink_(json(json::value_t::discarded));
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -100,6 +105,10 @@ McpServer::McpServer(asio::io_context& loop, const Config& config, Sink out, Exe
     : loop_(loop),
       config_(config),
       out_(std::move(out)),
+      notify_(out_),
+      reply_sink_([this](json reply) {
+        if (!reply.is_discarded()) out_(std::move(reply));
+      }),
       executor_(executor),
       notify_level_(log_level_rank(config.notify_log_level)),
       cache_(LruCache::Limits{static_cast<std::size_t>(config.cache_max_bytes),
@@ -109,6 +118,7 @@ McpServer::McpServer(asio::io_context& loop, const Config& config, Sink out, Exe
   // hop to the loop, and never log from inside the forwarder (that would recurse).
   std::weak_ptr<bool> alive = alive_;
   Log::instance().set_forwarder([this, alive](const std::string& level, const json& record) {
+    if (!notifying_.load(std::memory_order_relaxed) || log_level_rank(level) < notify_level_.load()) return;
     asio::post(loop_, [this, alive, level, record] {
       if (alive.lock()) forward_log(level, record);
     });
@@ -180,7 +190,7 @@ void McpServer::on_line(std::string_view line) {
     on_batch(parsed.value);
     return;
   }
-  on_message(parsed.value, out_);
+  on_message(parsed.value, reply_sink_);
 }
 
 void McpServer::on_oversize_line(std::size_t bytes) {
@@ -204,25 +214,30 @@ void McpServer::on_batch(const json& batch) {
   // Collect the replies of the batch's requests and send them as one array when the last arrives.
   struct Collector {
     json replies = json::array();
-    std::size_t expected = 0;
+    std::size_t expected = 0, abandoned = 0;
     bool armed = false;
     Sink out;
+    // Every request settled: send the replies, or nothing if every one was cancelled.
+    void maybe_send() {
+      if (!armed || replies.size() + abandoned != expected) return;
+      if (!replies.empty()) out(std::move(replies));
+      armed = false;
+    }
   };
   auto collector = std::make_shared<Collector>();
   collector->out = out_;
   Sink sink = [collector](json reply) {
-    collector->replies.push_back(std::move(reply));
-    if (collector->armed && collector->replies.size() == collector->expected)
-      collector->out(std::move(collector->replies));
+    if (reply.is_discarded()) ++collector->abandoned;  // cancelled: MCP says no response
+    else collector->replies.push_back(std::move(reply));
+    collector->maybe_send();
   };
   for (const auto& message : batch) {
     auto parsed = parse_message(message);
     if (!parsed.ok() || parsed.message->is_request()) ++collector->expected;
   }
   for (const auto& message : batch) on_message(message, sink);
-  collector->armed = true;
-  if (collector->expected > 0 && collector->replies.size() == collector->expected)
-    collector->out(std::move(collector->replies));
+  collector->armed = collector->expected > 0;
+  collector->maybe_send();
 }
 
 void McpServer::on_message(const json& message, const Sink& sink) {
@@ -249,7 +264,24 @@ void McpServer::on_request(const json& id, const std::string& method, const json
   }
   const json& p = params.is_null() ? json::object() : params;
   try {
+    // Before initialize only ping may come (MCP's lifecycle): anything else would run under a
+    // protocol version nobody negotiated. Requests after the initialize response but before
+    // notifications/initialized are served, since clients commonly pipeline them.
+    const bool lifecycle = method == "initialize" || method == "ping";
+    const bool known = lifecycle || method == "tools/list" || method == "tools/call" || method == "logging/setLevel";
+    if (known && !lifecycle && protocol_version_.empty()) {
+      reply->error(error_code::invalid_request,
+                   "server not initialized: send initialize first (only ping is allowed before it), got '" +
+                       method + "'");
+      return;
+    }
     if (method == "initialize") {
+      if (!protocol_version_.empty()) {
+        reply->error(error_code::invalid_request,
+                     "already initialized (protocol version " + protocol_version_ +
+                         "); initialize may be sent once per session");
+        return;
+      }
       reply->result(handle_initialize(p));
     } else if (method == "ping") {
       reply->result(json::object());
@@ -258,14 +290,15 @@ void McpServer::on_request(const json& id, const std::string& method, const json
     } else if (method == "tools/call") {
       handle_tools_call(std::move(reply), p);
     } else if (method == "logging/setLevel") {
-      auto level = p.value("level", json()).is_string() ? p["level"].get<std::string>() : "";
-      if (log_level_rank(level) < 0) {
+      auto level = optional_string(p, "level");
+      if (!level || log_level_rank(*level) < 0) {
+        const json* given = member(p, "level");
         reply->error(error_code::invalid_params,
                      "level must be one of debug, info, notice, warning, error, critical, alert, "
-                     "emergency");
+                     "emergency; got " + (given ? json_type_name(*given) : std::string("no level")));
         return;
       }
-      notify_level_ = log_level_rank(level);
+      notify_level_ = log_level_rank(*level);
       reply->result(json::object());
     } else {
       reply->error(error_code::method_not_found, "Method not found: " + method);
@@ -287,13 +320,13 @@ void McpServer::on_notification(const std::string& method, const json& params) {
 }
 
 json McpServer::handle_initialize(const json& params) {
-  std::string requested = params.value("protocolVersion", json()).is_string()
-                              ? params["protocolVersion"].get<std::string>()
-                              : "";
+  std::string requested = string_or(params, "protocolVersion", "");
   const auto& supported = supported_protocol_versions();
   bool known = std::find(supported.begin(), supported.end(), requested) != supported.end();
   protocol_version_ = known ? requested : supported.front();
-  json client = params.value("clientInfo", json::object());
+  notifying_ = true;
+  const json* info = optional_object(params, "clientInfo");
+  json client = info ? *info : json::object();
   log_info("client initialized",
            {{"client", client}, {"requested_version", requested}, {"version", protocol_version_}});
   return {{"protocolVersion", protocol_version_},
@@ -320,23 +353,27 @@ std::chrono::milliseconds McpServer::timeout_for(const Tool& tool) const {
 // tools/call
 
 void McpServer::handle_tools_call(std::unique_ptr<ReplyOnce> reply, const json& params) {
-  if (!params.contains("name") || !params["name"].is_string()) {
-    reply->error(error_code::invalid_params, "tools/call needs 'name', the tool's name as a string");
+  auto given_name = optional_string(params, "name");
+  if (!given_name) {
+    const json* raw = member(params, "name");
+    reply->error(error_code::invalid_params, "tools/call needs 'name', the tool's name as a string; got " +
+                                                 (raw ? json_type_name(*raw) : std::string("none")));
     return;
   }
-  std::string name = params["name"];
+  std::string name = std::move(*given_name);
   auto found = tools_.find(name);
   if (found == tools_.end()) {
     reply->error(error_code::invalid_params, "Unknown tool: " + name);
     return;
   }
   const Tool& tool = found->second;
-  json arguments = params.value("arguments", json::object());
-  if (arguments.is_null()) arguments = json::object();
-  if (!arguments.is_object()) {
-    reply->error(error_code::invalid_params, "tools/call 'arguments' must be an object");
+  const json* given_arguments = member(params, "arguments");
+  if (given_arguments && !given_arguments->is_null() && !given_arguments->is_object()) {
+    reply->error(error_code::invalid_params,
+                 "tools/call 'arguments' must be an object, got " + json_type_name(*given_arguments));
     return;
   }
+  json arguments = given_arguments && given_arguments->is_object() ? *given_arguments : json::object();
   if (closing_) {
     reply->error(error_code::internal_error, "server is shutting down and takes no new calls");
     return;
@@ -369,9 +406,10 @@ void McpServer::handle_tools_call(std::unique_ptr<ReplyOnce> reply, const json& 
   auto pending = std::make_unique<Pending>();
   pending->tool = name;
   pending->call_id = "c" + std::to_string(++next_call_);
-  if (params.contains("_meta") && params["_meta"].is_object() && params["_meta"].contains("progressToken")) {
-    const json& token = params["_meta"]["progressToken"];
-    if (token.is_string() || token.is_number_integer()) pending->progress_token = token;
+  // MCP's progress token is a string or a number; anything else means no progress, not an error.
+  if (const json* meta = optional_object(params, "_meta")) {
+    const json* token = member(*meta, "progressToken");
+    if (token && (token->is_string() || token->is_number())) pending->progress_token = *token;
   }
   pending->reply = std::move(reply);
   log_debug("call received", {{"call", pending->call_id}, {"id", pending->reply->id()}, {"tool", name}});
@@ -427,10 +465,11 @@ void McpServer::handle_tools_call(std::unique_ptr<ReplyOnce> reply, const json& 
 std::optional<std::string> McpServer::file_identity(const Tool& tool, const json& arguments) const {
   std::string identity;
   for (const auto& arg : tool.path_arguments) {
-    if (!arguments.contains(arg) || !arguments[arg].is_string()) continue;
+    auto given = optional_string(arguments, arg);
+    if (!given) continue;
     std::filesystem::path path;
     try {
-      path = resolve_in_roots(arguments[arg].get<std::string>(), config_.roots);
+      path = resolve_in_roots(*given, config_.roots);
     } catch (const ToolError&) {
       return std::nullopt;
     }
@@ -597,8 +636,11 @@ void McpServer::deliver(const std::string& request_key, const CallOutcome& outco
 }
 
 void McpServer::handle_cancelled(const json& params) {
-  if (!params.is_object() || !params.contains("requestId") || !is_valid_id(params["requestId"])) return;
-  std::string key = id_key(params["requestId"]);
+  // requestId is required, reason optional: a malformed cancel is ignored (notifications get no
+  // reply), and nothing here may read a member that is absent or of another type.
+  const json* request_id = member(params, "requestId");
+  if (!request_id || !is_valid_id(*request_id)) return;
+  std::string key = id_key(*request_id);
   auto it = in_flight_.find(key);
   if (it == in_flight_.end()) return;  // finished already, or never seen: MCP says ignore
   std::unique_ptr<Pending> pending = std::move(it->second);
@@ -608,7 +650,7 @@ void McpServer::handle_cancelled(const json& params) {
   metrics_.of(pending->tool, "cancelled").cancelled++;
   log_info("call cancelled by the client",
            {{"call", pending->call_id}, {"tool", pending->tool},
-            {"reason", params.value("reason", json("")).is_string() ? params["reason"] : json("")}});
+            {"reason", string_or(params, "reason", "")}});
   if (!pending->flight) return;
   auto flight = flights_.find(*pending->flight);
   if (flight == flights_.end()) return;
@@ -635,13 +677,13 @@ void McpServer::send_progress(const std::string& request_key, double progress, d
   json params = {{"progressToken", pending.progress_token}, {"progress", progress}};
   if (total > 0) params["total"] = total;
   if (!message.empty()) params["message"] = message;
-  out_(make_notification("notifications/progress", std::move(params)));
+  notify_(make_notification("notifications/progress", std::move(params)));
 }
 
 void McpServer::forward_log(const std::string& level, const json& record) {
   if (log_level_rank(level) < notify_level_ || protocol_version_.empty()) return;
-  out_(make_notification("notifications/message",
-                         {{"level", level}, {"logger", "mcpd"}, {"data", record}}));
+  notify_(make_notification("notifications/message",
+                            {{"level", level}, {"logger", "mcpd"}, {"data", record}}));
 }
 
 json McpServer::status_result() {
@@ -659,6 +701,8 @@ json McpServer::status_result() {
             {"timeouts", timeouts_},
             {"busy_rejections", busy_rejections_}}},
           {"cache", cache_.stats_json()},
+          {"log", Log::instance().stats()},
+          {"transport", transport_status_ ? transport_status_() : json::object()},
           {"executor", executor_.status()},
           {"tools", metrics_.to_json()}};
 }
@@ -666,12 +710,13 @@ json McpServer::status_result() {
 // ---------------------------------------------------------------------------------------------
 // Shutdown
 
-void McpServer::shutdown(std::function<void()> done) {
+void McpServer::shutdown(std::function<void()> done, bool output_lost) {
   if (closing_) return;
   closing_ = true;
   on_closed_ = std::move(done);
-  log_info("shutting down", {{"in_flight", in_flight_.size()}});
-  grace_timer_ = std::make_unique<asio::steady_timer>(loop_, std::chrono::milliseconds(config_.shutdown_grace_ms));
+  log_info("shutting down", {{"in_flight", in_flight_.size()}, {"output_lost", output_lost}});
+  auto grace = output_lost ? std::chrono::milliseconds(0) : std::chrono::milliseconds(config_.shutdown_grace_ms);
+  grace_timer_ = std::make_unique<asio::steady_timer>(loop_, grace);
   grace_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
     // Grace is over: cancel what still runs and answer its requests.

@@ -4,6 +4,7 @@
 // state belongs to the one io_context thread (STYLE #5); executors post their outcomes back to it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -68,14 +69,20 @@ class McpServer {
 
   /// Registers a tool family (before the first message).
   void add_tools(const std::vector<Tool>& tools);
+  /// Where notifications the client can do without (progress, log messages) go: a sink that may
+  /// drop them when the client is not reading. Default: the same sink as replies.
+  void set_notification_sink(Sink notify) { notify_ = std::move(notify); }
+  /// Extra state for mcpd_status, under "transport" (the client connection's queue and drops).
+  void set_transport_status(std::function<json()> status) { transport_status_ = std::move(status); }
 
   /// Handles one line from the client (already split by the transport).
   void on_line(std::string_view line);
   /// The transport dropped a line longer than max_line_bytes.
   void on_oversize_line(std::size_t bytes);
   /// The client closed stdin, or SIGTERM: stop taking calls; finish or cancel the rest within the
-  /// grace period, then call `done`.
-  void shutdown(std::function<void()> done);
+  /// grace period, then call `done`. With `output_lost` (stdout closed) nothing could be answered,
+  /// so calls in flight are cancelled at once.
+  void shutdown(std::function<void()> done, bool output_lost = false);
 
   /// Counts for tests and the status tool.
   std::size_t in_flight() const { return in_flight_.size(); }
@@ -109,6 +116,9 @@ class McpServer {
   boost::asio::io_context& loop_;
   const Config& config_;
   Sink out_;
+  Sink notify_;
+  Sink reply_sink_;  // out_, minus the discarded marker of an abandoned reply
+  std::function<json()> transport_status_;
   Executor& executor_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
@@ -117,7 +127,10 @@ class McpServer {
 
   bool initialized_ = false;
   std::string protocol_version_;  // empty until initialize
-  int notify_level_;              // MCP log notifications at or above this rank
+  // MCP log notifications at or above this rank; read by the log forwarder on any thread, so
+  // records that would be dropped are never posted to the loop at all.
+  std::atomic<int> notify_level_;
+  std::atomic<bool> notifying_{false};  // true once initialize has negotiated a version
   bool closing_ = false;
   std::function<void()> on_closed_;
   std::unique_ptr<boost::asio::steady_timer> grace_timer_;

@@ -14,7 +14,8 @@
 //   {"type":"shutdown"}                     finish the current call, flush, exit 0
 //
 // worker -> coordinator
-//   {"type":"hello","protocol":1,"kind":"parser","version":"0.1.0","pid":123,"tools":["code_parse",...]}
+//   {"type":"hello","protocol":1,"kind":"parser","version":"0.1.0","pid":123,"tools":["code_parse",...],
+//    "max_calls":1}                         calls it runs at once (absent: 1)
 //   {"type":"result","id":"c42","structured":{...},"text":"..."}
 //   {"type":"error","id":"c42","kind":"tool_error"|"cancelled"|"failed"|"unknown_tool"|"busy","message":"..."}
 //   {"type":"progress","id":"c42","progress":3,"total":10,"message":"..."}
@@ -22,10 +23,13 @@
 //                                           batched, at most every 100 ms, only when there is news
 //   {"type":"pong","seq":7,"busy":true,"calls":12,"rss_bytes":12345678}
 //
-// A worker runs one call at a time; a call sent while it is busy gets an error of kind "busy".
+// A worker runs up to max_calls calls at once and holds one more waiting; a call sent beyond that
+// gets an error of kind "busy".
 // Its configuration comes in the environment variable MCPD_WORKER_CONFIG, a JSON object:
 //   {"roots":["/abs/root",...],"max_file_bytes":N,"max_result_bytes":N,"log_level":"info",
-//    "test_hooks":false}
+//    "test_hooks":false,"seccomp":true}
+// (seccomp: install the kind's system call filter at start; absent means true). The rest of the
+// worker's environment is a short allow-list, not the coordinator's.
 // A worker exits when its stdin closes (the coordinator is gone) and asks the kernel to kill it
 // when its parent dies (PR_SET_PDEATHSIG), so no worker outlives the coordinator.
 #pragma once

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "json_access.h"
 #include "jsonrpc.h"
 #include "line_reader.h"
 
@@ -71,6 +72,11 @@ void ChildProcess::close_stdin() {
   in_ = -1;
 }
 
+void ChildProcess::close_stdout() {
+  if (out_ >= 0) ::close(out_);
+  out_ = -1;
+}
+
 std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {
   if (status_) return status_;
   auto until = std::chrono::steady_clock::now() + timeout;
@@ -93,6 +99,7 @@ McpClient::McpClient(const std::vector<std::string>& argv, const ChildProcess::O
 }
 
 McpClient::~McpClient() {
+  resume_reading();
   child_.close_stdin();
   // The reader ends at the server's EOF; the ChildProcess destructor kills a server that lingers.
   if (!child_.wait(std::chrono::milliseconds(5000))) ::kill(child_.pid(), SIGKILL);
@@ -103,6 +110,10 @@ void McpClient::read_loop() {
   LineReader reader(std::size_t{1} << 30);
   std::string chunk(64 * 1024, '\0');
   for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      unpaused_.wait(lock, [this] { return !paused_; });
+    }
     ssize_t n = ::read(child_.stdout_fd(), chunk.data(), chunk.size());
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
@@ -186,10 +197,15 @@ json McpClient::request(const std::string& method, const json& params, std::chro
 
 json McpClient::call_tool(const std::string& name, const json& arguments, std::chrono::milliseconds timeout) {
   json response = request("tools/call", {{"name", name}, {"arguments", arguments}}, timeout);
-  if (response.contains("error"))
-    throw RpcError(response["error"].value("code", 0), response["error"].value("message", ""),
-                   response["error"].value("data", json()));
-  return response["result"];
+  if (const json* error = member(response, "error")) {
+    const json* data = member(*error, "data");
+    throw RpcError(static_cast<int>(optional_int(*error, "code").value_or(0)),
+                   string_or(*error, "message", "(an error without a message: " + error->dump() + ")"),
+                   data ? *data : json());
+  }
+  const json* result = member(response, "result");
+  if (!result) throw std::runtime_error("response to tools/call without result or error: " + response.dump());
+  return *result;
 }
 
 void McpClient::notify(const std::string& method, const json& params) {
@@ -200,10 +216,10 @@ json McpClient::initialize(const std::string& protocol_version) {
   json response = request("initialize", {{"protocolVersion", protocol_version},
                                          {"capabilities", json::object()},
                                          {"clientInfo", {{"name", "mcpd-client"}, {"version", "0.1.0"}}}});
-  if (!response.contains("result"))
-    throw std::runtime_error("initialize failed: " + response.dump());
+  const json* result = member(response, "result");
+  if (!result) throw std::runtime_error("initialize failed: " + response.dump());
   notify("notifications/initialized");
-  return response["result"];
+  return *result;
 }
 
 std::vector<json> McpClient::take_notifications() {
@@ -216,7 +232,7 @@ std::optional<json> McpClient::wait_notification(const std::string& method, std:
   std::optional<json> found;
   arrived_.wait_for(lock, timeout, [&] {
     for (auto it = notifications_.begin(); it != notifications_.end(); ++it)
-      if (it->value("method", "") == method) {
+      if (optional_string(*it, "method") == method) {
         found = *it;
         notifications_.erase(it);
         return true;
@@ -224,6 +240,19 @@ std::optional<json> McpClient::wait_notification(const std::string& method, std:
     return closed_;
   });
   return found;
+}
+
+void McpClient::pause_reading() {
+  std::lock_guard lock(mutex_);
+  paused_ = true;
+}
+
+void McpClient::resume_reading() {
+  {
+    std::lock_guard lock(mutex_);
+    paused_ = false;
+  }
+  unpaused_.notify_all();
 }
 
 bool McpClient::server_closed() const {

@@ -38,6 +38,8 @@ class ChildProcess {
   int stdin_fd() const { return in_; }
   int stdout_fd() const { return out_; }
   void close_stdin();
+  /// Closes our end of the child's stdout (a client that hangs up); not with a McpClient reading it.
+  void close_stdout();
   /// Waits for exit up to `timeout`; returns the exit status (as waitpid's wstatus) or nullopt.
   std::optional<int> wait(std::chrono::milliseconds timeout);
 
@@ -77,6 +79,11 @@ class McpClient {
   /// Waits until a notification with `method` has arrived; returns it.
   std::optional<json> wait_notification(const std::string& method, std::chrono::milliseconds timeout);
 
+  /// Stops reading the server's stdout (after the chunk being read), as a client that stalls
+  /// would; the server's writes then block in the pipe. resume_reading() reads on.
+  void pause_reading();
+  void resume_reading();
+
   bool server_closed() const;
   ChildProcess& process() { return child_; }
 
@@ -91,6 +98,8 @@ class McpClient {
   std::vector<json> notifications_;
   std::int64_t next_id_ = 1;
   bool closed_ = false;
+  bool paused_ = false;
+  std::condition_variable unpaused_;
   std::mutex write_mutex_;
 };
 

@@ -116,10 +116,11 @@ int main(int argc, char** argv) {
     else if (flag == "--root") root = argv[i + 1];
   }
   try {
-    // The demo's Modbus groups and samples go to a database of its own, not the user's.
+    // The demo's Modbus groups and samples go to a database of its own, not the user's; its device
+    // is on loopback, the one host the demo allows (no host is reachable unless listed).
     char state_dir[] = "/tmp/mcpd-demo-XXXXXX";
     if (!::mkdtemp(state_dir)) throw std::runtime_error("cannot create a temporary directory");
-    json modbus_settings = {{"db_path", std::string(state_dir) + "/modbus.sqlite"}};
+    json modbus_settings = {{"db_path", std::string(state_dir) + "/modbus.sqlite"}, {"allowed_hosts", {"127.0.0.1"}}};
     McpClient client({server, "--root", root, "--log_level", "warning", "--modbus", modbus_settings.dump()});
     json init = client.initialize("2025-06-18");
     heading("initialize");

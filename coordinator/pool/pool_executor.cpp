@@ -1,23 +1,41 @@
 #include "pool_executor.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "json_access.h"
 
 namespace mcpd::pool {
+
+namespace {
+
+/// MiB to bytes, saturating: the configuration refuses values this large, and a limit that wrapped
+/// past 2^64 could come out as 0, which means no limit at all.
+std::uint64_t mib_to_bytes(std::uint64_t mib) {
+  constexpr std::uint64_t max_mib = std::numeric_limits<std::uint64_t>::max() >> 20;
+  return mib > max_mib ? std::numeric_limits<std::uint64_t>::max() : mib << 20;
+}
+
+}  // namespace
 
 PoolSettings pool_settings(const json& workers, const std::string& kind) {
   PoolSettings s;
   auto apply = [&s](const json& entry) {
     if (!entry.is_object()) return;
-    auto u64 = [&entry](const char* key, std::uint64_t fallback) { return entry.value(key, fallback); };
-    auto millis = [&entry](const char* key, std::chrono::milliseconds fallback) {
-      return std::chrono::milliseconds(entry.value(key, static_cast<std::uint64_t>(fallback.count())));
+    // load_config has checked the types; a value of another type still falls back, never throws.
+    auto u64 = [&entry](const char* key, std::uint64_t fallback) { return optional_uint(entry, key).value_or(fallback); };
+    auto millis = [&u64](const char* key, std::chrono::milliseconds fallback) {
+      std::uint64_t ms = std::min<std::uint64_t>(u64(key, static_cast<std::uint64_t>(fallback.count())), INT64_MAX);
+      return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
     };
     s.min_workers = u64("min_workers", s.min_workers);
     s.max_workers = u64("max_workers", s.max_workers);
     s.max_queue = u64("max_queue", s.max_queue);
     s.max_calls_per_worker = u64("max_calls_per_worker", s.max_calls_per_worker);
-    s.memory_soft_limit_bytes = u64("memory_soft_limit_mb", s.memory_soft_limit_bytes >> 20) << 20;
-    s.memory_hard_limit_bytes = u64("memory_hard_limit_mb", s.memory_hard_limit_bytes >> 20) << 20;
+    s.memory_soft_limit_bytes = mib_to_bytes(u64("memory_soft_limit_mb", s.memory_soft_limit_bytes >> 20));
+    s.memory_hard_limit_bytes = mib_to_bytes(u64("memory_hard_limit_mb", s.memory_hard_limit_bytes >> 20));
+    s.max_open_files = u64("max_open_files", s.max_open_files);
     s.max_retries = static_cast<unsigned>(u64("max_retries", s.max_retries));
     s.pipeline_depth = std::clamp<std::uint64_t>(u64("pipeline_depth", s.pipeline_depth), 1, 2);
     s.cancel_grace = millis("cancel_grace_ms", s.cancel_grace);
@@ -34,7 +52,7 @@ PoolSettings pool_settings(const json& workers, const std::string& kind) {
     s.breaker.failure_threshold = u64("breaker_threshold", s.breaker.failure_threshold);
     s.breaker.cooldown = millis("breaker_cooldown_ms", s.breaker.cooldown);
     // A stateful kind (the Modbus poller) runs exactly one worker.
-    if (entry.value("singleton", false)) s.min_workers = s.max_workers = 1;
+    if (optional_bool(entry, "singleton").value_or(false)) s.min_workers = s.max_workers = 1;
   };
   if (workers.contains("default")) apply(workers["default"]);
   if (workers.contains(kind)) apply(workers[kind]);

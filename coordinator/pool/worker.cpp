@@ -1,46 +1,29 @@
 #include "worker.h"
 
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/process/v2/process.hpp>
-#include <boost/process/v2/stdio.hpp>
 
+#include "json_access.h"
 #include "log.h"
+#include "spawn.h"
 #include "worker_protocol.h"
 
 namespace mcpd::pool {
 
 namespace asio = boost::asio;
-namespace bp = boost::process::v2;
 
 namespace {
-
-/// Runs in the child between fork and exec: its own process group (so a kill reaches the worker's
-/// children too), death when the coordinator dies, and the hard memory limit.
-struct ChildSetup {
-  rlim_t address_space_limit;
-  template <class Launcher>
-  bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (address_space_limit > 0) {
-      rlimit limit{address_space_limit, address_space_limit};
-      ::setrlimit(RLIMIT_AS, &limit);
-    }
-    return {};
-  }
-};
 
 std::string describe_status(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -87,15 +70,27 @@ Worker::~Worker() {
 void Worker::start() {
   started_at_ = Clock::now();
   try {
-    // The child inherits our environment, where main() put MCPD_WORKER_CONFIG before any thread
-    // started (Boost 1.81's process_environment is not usable header-only).
-    bp::process child(loop_.get_executor(), spec_.executable, std::vector<std::string>{},
-                      bp::process_stdio{stdin_, stdout_, stderr_},
-                      ChildSetup{static_cast<rlim_t>(spec_.address_space_limit)});
-    pid_ = child.id();
-    // We watch the exit ourselves (below) because v2's async_wait reduces the wait status to an
-    // int and loses the signal that ended the worker, which is what an operator needs to read.
-    child.detach();
+    SpawnedProcess child = spawn_process({spec_.executable, spec_.environment, spec_.address_space_limit,
+                                          spec_.max_open_files, spec_.spawn_fault});
+    pid_ = child.pid;
+    try {
+      stdin_.assign(child.stdin_fd);
+      stdout_.assign(child.stdout_fd);
+      stderr_.assign(child.stderr_fd);
+    } catch (...) {
+      // A worker we cannot speak to must not live on unseen.
+      boost::system::error_code ignored;
+      if (stdin_.is_open()) stdin_.close(ignored);
+      else ::close(child.stdin_fd);
+      if (stdout_.is_open()) stdout_.close(ignored);
+      else ::close(child.stdout_fd);
+      if (stderr_.is_open()) stderr_.close(ignored);
+      else ::close(child.stderr_fd);
+      ::kill(-pid_, SIGKILL);
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+      throw;
+    }
   } catch (const std::exception& e) {
     lose("cannot start worker '" + spec_.executable + "': " + e.what());
     reaped_ = true;
@@ -110,11 +105,15 @@ void Worker::start() {
 }
 
 void Worker::watch_exit() {
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+  int fd = spec_.use_pidfd ? static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)) : -1;
   if (fd < 0) {
-    // Kernels before 5.3 have no pidfd; EOF on stdout still tells us of the death, and the reap
-    // then happens when the pool kills the group.
-    log_warning("pidfd_open failed; relying on pipe EOF", {{"worker", spec_.kind}, {"pid", pid_}});
+    // Kernels before 5.3 have no pidfd, and seccomp may refuse it (ENOSYS). EOF on stdout still
+    // tells us of the death; lose() then reaps by polling waitpid, so the worker is erased and
+    // shutdown does not wait for it forever.
+    int error = spec_.use_pidfd ? errno : 0;
+    log_warning("no pidfd for the worker; its exit is found by pipe EOF and reaped by polling",
+                {{"worker", spec_.kind}, {"pid", pid_},
+                 {"error", error ? std::string(std::strerror(error)) : std::string("turned off for a test")}});
     return;
   }
   pidfd_ = std::make_unique<asio::posix::stream_descriptor>(loop_, fd);
@@ -123,7 +122,28 @@ void Worker::watch_exit() {
                        if (ec) return;
                        int status = 0;
                        if (::waitpid(self->pid_, &status, WNOHANG) == self->pid_) self->on_exit_status(status);
+                       else self->poll_reap(std::chrono::milliseconds(5));  // never left unreaped
                      });
+}
+
+void Worker::poll_reap(std::chrono::milliseconds delay) {
+  if (reaped_ || pid_ <= 0) return;
+  if (!reap_timer_) reap_timer_ = std::make_unique<asio::steady_timer>(loop_);
+  reap_timer_->expires_after(delay);
+  reap_timer_->async_wait([self = shared_from_this(), delay](const boost::system::error_code& ec) {
+    if (ec || self->reaped_) return;
+    int status = 0;
+    pid_t r = ::waitpid(self->pid_, &status, WNOHANG);
+    if (r == self->pid_) {
+      self->on_exit_status(status);
+    } else if (r < 0 && errno == ECHILD) {
+      // Reaped elsewhere: the exit status is lost, the process is not.
+      self->on_exit_status(0);
+      self->exit_description_ = "reaped elsewhere (exit status unknown)";
+    } else {
+      self->poll_reap(std::min(delay * 2, std::chrono::milliseconds(200)));
+    }
+  });
 }
 
 void Worker::on_exit_status(int status) {
@@ -135,6 +155,7 @@ void Worker::on_exit_status(int status) {
   boost::system::error_code ignored;
   stdin_.close(ignored);
   if (stop_timer_) stop_timer_->cancel();
+  if (reap_timer_) reap_timer_->cancel();
   if (events_.on_reaped) events_.on_reaped(*this);
 }
 
@@ -142,6 +163,9 @@ void Worker::lose(const std::string& reason) {
   if (lost_) return;
   lost_ = true;
   state = State::dead;
+  // Without a pidfd nothing else will notice the exit: poll for it (the process was killed or is
+  // exiting, so this ends within milliseconds).
+  if (!pidfd_ && !reaped_) poll_reap(std::chrono::milliseconds(5));
   if (events_.on_lost) events_.on_lost(*this, reason);
 }
 
@@ -216,12 +240,13 @@ void Worker::read_frames() {
       }
       json& frame = event.frame;
       if (!self->hello_seen_) {
-        if (frame.value("type", "") != "hello") {
+        if (optional_string(frame, "type") != "hello") {
           self->kill("protocol error: first frame was not hello");
           return;
         }
-        if (frame.value("protocol", 0) != worker_protocol::version) {
-          self->kill("protocol error: worker speaks protocol version " + frame.value("protocol", json()).dump() +
+        if (optional_int(frame, "protocol") != worker_protocol::version) {
+          const json* given = member(frame, "protocol");
+          self->kill("protocol error: worker speaks protocol version " + (given ? given->dump() : std::string("(none)")) +
                      ", we speak " + std::to_string(worker_protocol::version));
           return;
         }
@@ -242,7 +267,10 @@ void Worker::read_stderr() {
                                                             const boost::system::error_code& ec, std::size_t n) {
     auto emit = [&](const std::string& line) {
       if (line.empty()) return;
-      log_info("worker stderr", {{"worker", self->spec_.kind}, {"pid", self->pid_}, {"line", line}});
+      json fields = {{"worker", self->spec_.kind}, {"pid", self->pid_}, {"line", line}};
+      // The seccomp filter's last word names the forbidden system call: an operator must see it.
+      if (line.find(": seccomp: ") != std::string::npos) log_warning("worker stderr", std::move(fields));
+      else log_info("worker stderr", std::move(fields));
     };
     if (ec) {
       emit(self->stderr_line_);
@@ -259,6 +287,16 @@ void Worker::read_stderr() {
     }
     self->read_stderr();
   });
+}
+
+char Worker::process_state() const {
+  if (pid_ <= 0 || reaped_) return 0;
+  std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return 0;
+  // The command name in parentheses may itself hold spaces and ')': the state follows the last.
+  auto close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() ? 0 : line[close + 2];
 }
 
 std::uint64_t Worker::rss_bytes() const {

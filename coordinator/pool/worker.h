@@ -1,5 +1,5 @@
 // Worker is one worker process and its channel, driven entirely by the coordinator's event loop:
-// spawned with Boost.Process v2, spoken to in frames over its stdin/stdout, its stderr relayed to
+// spawned with least privilege (spawn.h), spoken to in frames over its stdin/stdout, its stderr relayed to
 // our log tagged with kind and pid, and its exit noticed the moment it happens (EOF on the pipe or
 // the pidfd turning readable), never at the next health check. The WorkerPool owns every Worker
 // and decides what to do with one; a Worker only reports what it sees and does what it is told.
@@ -35,6 +35,12 @@ struct LaunchSpec {
   std::string executable;
   std::uint64_t address_space_limit = 0;    // RLIMIT_AS in bytes, 0 = none (the hard memory limit)
   std::size_t max_frame_bytes = 64u << 20;
+  std::vector<std::string> environment;     // "KEY=VALUE", the worker's whole environment
+  std::uint64_t max_open_files = 0;         // RLIMIT_NOFILE, 0 = as inherited
+  std::string spawn_fault;                  // test hook, see SpawnRequest::fault
+  /// Watch the exit through a pidfd. Without one (pidfd_open refused, or turned off by the test
+  /// hook) a dead worker is found by EOF on its pipe and reaped by polling waitpid.
+  bool use_pidfd = true;
 };
 
 class Worker : public std::enable_shared_from_this<Worker> {
@@ -72,22 +78,30 @@ class Worker : public std::enable_shared_from_this<Worker> {
   std::uint64_t rss_bytes() const;
   /// How the process ended, e.g. "killed by signal 9 (Killed)" or "exited with status 3".
   const std::string& exit_description() const { return exit_description_; }
+  /// The state letter of /proc/<pid>/stat ('R', 'S', 'T' for stopped...), or 0 when unknown.
+  char process_state() const;
+  /// True when the exit is watched without a pidfd (the waitpid polling fallback).
+  bool reaps_by_polling() const { return !pidfd_; }
 
   // Pool bookkeeping, owned by the pool.
   State state = State::starting;
-  /// Ids of the calls it holds, in the order sent: the first runs, the rest wait in the worker
-  /// (pipelining, at most PoolSettings::pipeline_depth).
+  /// Ids of the calls it holds, in the order sent: the first max_calls run, the rest wait in the
+  /// worker (pipelining, at most PoolSettings::pipeline_depth - 1 beyond max_calls).
   std::deque<std::string> calls;
   bool holds(const std::string& call_id) const {
     for (const auto& c : calls)
       if (c == call_id) return true;
     return false;
   }
+  /// Calls it runs at once, from its hello ("max_calls"): the first max_calls of `calls` run.
+  std::size_t max_calls = 1;
   bool recycle_pending = false;         // recycle once its calls are done
   std::uint64_t calls_served = 0;
   std::uint64_t recycle_after = 0;      // calls before it is recycled, 0 = never
   Clock::time_point idle_since{};
   Clock::time_point last_pong{};
+  Clock::time_point last_heard{};  // any frame from the worker: it is alive and reading
+  Clock::time_point ping_sent{};   // when the outstanding ping (ping_seq > pong_seq) went out
   std::uint64_t ping_seq = 0, pong_seq = 0;
   std::uint64_t reported_rss = 0;
 
@@ -98,6 +112,8 @@ class Worker : public std::enable_shared_from_this<Worker> {
   void flush_writes();
   void lose(const std::string& reason);
   void on_exit_status(int status);
+  /// The fallback reaper: waitpid(WNOHANG) on a timer, from 5 ms up to 200 ms apart.
+  void poll_reap(std::chrono::milliseconds delay);
 
   boost::asio::io_context& loop_;
   std::uint64_t id_;
@@ -107,7 +123,7 @@ class Worker : public std::enable_shared_from_this<Worker> {
   boost::asio::writable_pipe stdin_;
   boost::asio::readable_pipe stdout_, stderr_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> pidfd_;
-  std::unique_ptr<boost::asio::steady_timer> stop_timer_;
+  std::unique_ptr<boost::asio::steady_timer> stop_timer_, reap_timer_;
   FrameReader reader_;
   std::vector<char> read_buffer_, stderr_buffer_;
   std::string stderr_line_;

@@ -5,6 +5,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include "config.h"
+#include "json_access.h"
 #include "log.h"
 
 namespace mcpd::pool {
@@ -178,13 +180,21 @@ Worker* WorkerPool::pick_worker(const PoolCall& call) {
     if (!best || w->idle_since > best->idle_since) best = w.get();
   }
   if (best) return best;
+  // A worker that runs several calls at once (the Modbus worker, so that one slow device does not
+  // hold up calls to the others) takes any call while it has a free slot.
+  for (auto& [id, w] : workers_) {
+    if (w->lost() || w->state != Worker::State::busy || w->recycle_pending) continue;
+    if (w->calls.size() >= w->max_calls) continue;
+    if (!best || w->calls.size() < best->calls.size()) best = w.get();
+  }
+  if (best) return best;
   // Pipelining: when the pool cannot grow, an idempotent call may wait inside a busy worker, so
   // that worker goes straight from one call to the next. Idempotent only: if the worker dies, the
   // waiting call is retried like the running one.
   if (!call.idempotent || settings_.pipeline_depth < 2 || busy_or_starting < settings_.max_workers) return nullptr;
   for (auto& [id, w] : workers_) {
     if (w->lost() || w->state != Worker::State::busy || w->recycle_pending) continue;
-    if (w->calls.size() >= settings_.pipeline_depth) continue;
+    if (w->calls.size() >= w->max_calls + settings_.pipeline_depth - 1) continue;
     if (!best || w->calls.size() < best->calls.size()) best = w.get();
   }
   return best;
@@ -199,6 +209,19 @@ void WorkerPool::dispatch() {
     }
     Worker* best = pick_worker(*call);
     if (!best) return;
+    auto now = Clock::now();
+    // A worker not heard from for a while may be stopped (SIGSTOP) or wedged since its last pong.
+    // Checking costs a /proc read, so only such workers pay it; a busy pool never does.
+    bool stale = now - best->last_heard > settings_.ping_interval / 2;
+    if (stale) {
+      char state = best->process_state();
+      if (state == 'T' || state == 't' || state == 'Z' || state == 'X') {
+        ++missed_pongs_;
+        best->kill(std::string("worker process is ") + (state == 'T' || state == 't' ? "stopped" : "dead") +
+                   " (state " + state + " in /proc) at dispatch");
+        continue;  // on_lost has run; pick again
+      }
+    }
     queue_.pop_front();
     best->state = Worker::State::busy;
     best->calls.push_back(call->id);
@@ -209,7 +232,15 @@ void WorkerPool::dispatch() {
                 {"tool", call->tool},
                 {"arguments", call->arguments},
                 {"deadline_ms", std::max<std::int64_t>(1, remaining.count())}});
+    // The worker answers a ping at once, even mid-call: one sent with the call proves within
+    // ping_timeout that the worker took it, instead of the call waiting out its whole deadline.
+    if (stale && best->ping_seq == best->pong_seq) send_ping(*best, now);
   }
+}
+
+void WorkerPool::send_ping(Worker& worker, Clock::time_point now) {
+  worker.ping_sent = now;
+  worker.send({{"type", "ping"}, {"seq", ++worker.ping_seq}});
 }
 
 void WorkerPool::cancel(const std::string& call_id) {
@@ -274,7 +305,9 @@ void WorkerPool::fail_queue(CallOutcome::Status status, const std::string& messa
 
 void WorkerPool::on_ready(Worker& worker, const json& hello) {
   worker.state = Worker::State::idle;
-  worker.idle_since = worker.last_pong = Clock::now();
+  // Bounded like the worker's own setting, so a confused hello cannot make us flood it.
+  if (auto max_calls = optional_uint(hello, "max_calls")) worker.max_calls = std::clamp<std::size_t>(*max_calls, 1, 256);
+  worker.idle_since = worker.last_pong = worker.last_heard = Clock::now();
   double micros = std::chrono::duration<double, std::micro>(worker.ready_at() - worker.started_at()).count();
   spawn_to_ready_us_.add(micros);
   if (!losses_awaiting_replacement_.empty()) {
@@ -283,8 +316,9 @@ void WorkerPool::on_ready(Worker& worker, const json& hello) {
                               .count());
     losses_awaiting_replacement_.pop_front();
   }
+  const json* tools = optional_array(hello, "tools");
   log_info("worker ready", {{"worker", launch_.kind}, {"pid", worker.pid()}, {"ms", micros / 1000.0},
-                            {"tools", hello.value("tools", json::array()).size()}});
+                            {"tools", tools ? tools->size() : 0}});
   if (stopping_) {
     worker.stop(settings_.stop_grace);
     return;
@@ -293,18 +327,29 @@ void WorkerPool::on_ready(Worker& worker, const json& hello) {
 }
 
 void WorkerPool::on_frame(Worker& worker, json frame) {
-  const std::string type = frame.value("type", "");
+  worker.last_heard = Clock::now();
+  // Frames come from a process that may be broken: every member is read with a type check, and a
+  // frame without a string type (or a call frame without a string id) is a protocol error.
+  auto type_member = optional_string(frame, "type");
+  if (!type_member) {
+    ++protocol_errors_;
+    worker.kill("protocol error: a frame without a string \"type\"");
+    return;
+  }
+  const std::string type = std::move(*type_member);
   if (type == "pong") {
-    worker.pong_seq = frame.value("seq", std::uint64_t{0});
+    worker.pong_seq = optional_uint(frame, "seq").value_or(0);
     worker.last_pong = Clock::now();
-    worker.reported_rss = frame.value("rss_bytes", std::uint64_t{0});
+    worker.reported_rss = optional_uint(frame, "rss_bytes").value_or(0);
     return;
   }
   if (type == "telemetry") {
     // Worker logs join ours, tagged with the worker and (in the record) the call id.
-    for (auto& record : frame.value("logs", json::array())) {
+    json logs = frame.contains("logs") && frame["logs"].is_array() ? std::move(frame["logs"]) : json::array();
+    for (auto& record : logs) {
       if (!record.is_object()) continue;
-      std::string level = record.value("level", "info"), message = record.value("msg", "");
+      std::string level = string_or(record, "level", "info"), message = string_or(record, "msg", "");
+      if (log_level_rank(level) < 0) level = "info";
       record.erase("level");
       record.erase("msg");
       record.erase("ts");
@@ -312,15 +357,16 @@ void WorkerPool::on_frame(Worker& worker, json frame) {
       record["pid"] = worker.pid();
       Log::instance().write(level, message, record);
     }
-    if (frame.contains("metrics") && frame["metrics"].is_object())
-      worker.reported_rss = frame["metrics"].value("rss_bytes", worker.reported_rss);
+    if (const json* metrics = optional_object(frame, "metrics"))
+      worker.reported_rss = optional_uint(*metrics, "rss_bytes").value_or(worker.reported_rss);
     return;
   }
-  const std::string id = frame.value("id", "");
+  const std::string id = string_or(frame, "id", "");
   auto it = running_.find(id);
   if (type == "progress") {
-    if (it != running_.end() && it->second->progress && !it->second->cancelled)
-      it->second->progress(frame.value("progress", 0.0), frame.value("total", 0.0), frame.value("message", ""));
+    auto progress = optional_number(frame, "progress");
+    if (progress && it != running_.end() && it->second->progress && !it->second->cancelled)
+      it->second->progress(*progress, optional_number(frame, "total").value_or(0.0), string_or(frame, "message", ""));
     return;
   }
   if (type != "result" && type != "error") {
@@ -340,12 +386,12 @@ void WorkerPool::on_frame(Worker& worker, json frame) {
     auto call = it->second;
     if (type == "result") {
       CallOutcome o = outcome(CallOutcome::Status::ok, "");
-      o.result.structured = std::move(frame["structured"]);
-      o.result.text = frame.value("text", "");
+      o.result.structured = frame.contains("structured") ? std::move(frame["structured"]) : json();
+      o.result.text = string_or(frame, "text", "");
       breaker_.record_success(Clock::now());
       complete(call, std::move(o));
     } else {
-      std::string kind = frame.value("kind", "failed"), message = frame.value("message", "");
+      std::string kind = string_or(frame, "kind", "failed"), message = string_or(frame, "message", "");
       using S = CallOutcome::Status;
       S status = kind == "tool_error"  ? S::tool_error
                  : kind == "cancelled" ? S::cancelled
@@ -403,14 +449,15 @@ void WorkerPool::on_lost(Worker& worker, const std::string& reason) {
                                 {"call", worker.calls.empty() ? "" : worker.calls.front()}});
   }
 
-  // The first call was running when the worker died; any after it were waiting and never started.
+  // The first max_calls calls were running when the worker died; any after them were waiting and
+  // never started.
   std::deque<std::string> held = std::exchange(worker.calls, {});
   for (std::size_t i = held.size(); i-- > 0;) {
     auto it = running_.find(held[i]);
     if (it == running_.end()) continue;
     auto call = it->second;
     running_.erase(it);
-    bool was_running = i == 0;
+    bool was_running = i < worker.max_calls;
     if (was_running) ++call->workers_lost;
     if (call->cancelled) {
       complete(call, outcome(CallOutcome::Status::cancelled, "cancelled"));
@@ -469,15 +516,24 @@ void WorkerPool::tick() {
   for (auto& [id, w] : workers_) {
     if (!w->lost() && w->state != Worker::State::starting && backoff_.is_stable(w->ready_at(), now))
       backoff_.worker_stable();
-    if (w->lost() || w->state != Worker::State::idle) continue;
-    // Idle workers are pinged; one whose pong is overdue is hung (or wedged) and replaced.
-    if (w->ping_seq > w->pong_seq && now - w->last_pong > settings_.ping_timeout) {
-      ++missed_pongs_;
-      w->kill("missed pongs for " + std::to_string(settings_.ping_timeout.count()) + " ms");
+    // Idle and busy workers alike are pinged when nothing was heard from them for ping_interval
+    // (their main thread answers at once, even mid-call); one whose pong is overdue is stopped,
+    // hung or wedged, and is killed: its calls are retried elsewhere if idempotent. A draining
+    // worker is finishing its last call and reads no more frames.
+    if (w->lost() || (w->state != Worker::State::idle && w->state != Worker::State::busy)) continue;
+    if (w->ping_seq > w->pong_seq) {
+      if (now - w->ping_sent > settings_.ping_timeout) {
+        ++missed_pongs_;
+        log_warning("worker did not answer a ping; killing it",
+                    {{"worker", launch_.kind}, {"pid", w->pid()}, {"state", to_string(w->state)},
+                     {"ping_timeout_ms", settings_.ping_timeout.count()},
+                     {"call", w->calls.empty() ? "" : w->calls.front()}});
+        w->kill("did not answer a ping within " + std::to_string(settings_.ping_timeout.count()) +
+                " ms (ping_timeout_ms)");
+      }
       continue;
     }
-    if (now - w->last_pong >= settings_.ping_interval && w->ping_seq == w->pong_seq)
-      w->send({{"type", "ping"}, {"seq", ++w->ping_seq}});
+    if (now - w->last_heard >= settings_.ping_interval) send_ping(*w, now);
   }
   rebalance("tick");
   tick_timer_->expires_after(kTick);

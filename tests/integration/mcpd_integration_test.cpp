@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "eventually.h"
 #include "mcpd_fixture.h"
 
 using namespace mcpd;
@@ -210,7 +211,10 @@ TEST_CASE("a cancelled call gets no response and the server goes on") {
   auto client = start_mcpd();
   client->initialize();
   json id = client->send_request("tools/call", {{"name", "test_sleep"}, {"arguments", {{"ms", 3000}, {"tag", "cancel"}}}});
-  std::this_thread::sleep_for(100ms);
+  // Cancel once the call is known to be running, not after a guess at how long that takes.
+  REQUIRE(eventually([&] {
+    return client->call_tool("mcpd_status", json::object())["structuredContent"]["server"]["executions_running"] == 1;
+  }));
   client->notify("notifications/cancelled", {{"requestId", id}, {"reason", "user pressed stop"}});
   CHECK_FALSE(client->wait_response(id, 4s));
   check_still_answers(*client);

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -223,12 +224,19 @@ TEST_CASE("a crash-looping kind: backoff grows and the breaker opens, then close
   CHECK(pool["backoff_consecutive"].get<int>() >= 3);
   CHECK(pool["breaker"]["state"] != "closed");
   CHECK(pool["breaker"]["opens"].get<int>() >= 1);
-  // While open, calls fail fast with a clear error.
+  // While open, calls fail fast with a clear error. The breaker cycles open -> half-open (a trial
+  // that dies again) -> open, so wait for a moment it is open with time to spare, then call.
+  REQUIRE(eventually([&] {
+    json breaker = pool_status(*client, "testkit")["breaker"];
+    std::string describe = breaker["describe"];
+    auto at = describe.find("next trial in ");
+    return breaker["state"] == "open" && at != std::string::npos &&
+           std::stoll(describe.substr(at + std::string("next trial in ").size())) >= 150;
+  }));
   json r = client->request("tools/call", {{"name", "test_echo"}, {"arguments", {{"value", 1}}}});
-  if (r.contains("error")) {
-    CHECK(r["error"]["code"] == -32001);
-    CHECK(r["error"]["message"].get<std::string>().find("circuit breaker") != std::string::npos);
-  }
+  REQUIRE_MESSAGE(r.contains("error"), r.dump());
+  CHECK(r["error"]["code"] == -32001);
+  CHECK(r["error"]["message"].get<std::string>().find("circuit breaker") != std::string::npos);
   // The kind is fixed: a trial call goes through and the breaker closes.
   std::filesystem::remove(flag);
   CHECK(eventually([&] {
@@ -236,6 +244,69 @@ TEST_CASE("a crash-looping kind: backoff grows and the breaker opens, then close
     return e.contains("result") && e["result"]["structuredContent"]["value"] == 2;
   }, 15s));
   CHECK(pool_status(*client, "testkit")["breaker"]["state"] == "closed");
+  check_no_zombies(client->process().pid());
+}
+
+TEST_CASE("without pidfds (the fallback), dead workers are still reaped and replaced, and mcpd exits") {
+  auto client = start_mcpd({"--workers", workers_config("testkit", {{"min_workers", 2}, {"max_workers", 2}})},
+                           {"MCPD_TEST_NO_PIDFD=1"});
+  client->initialize();
+  REQUIRE(eventually([&] { return live_pids(*client, "testkit", "idle").size() == 2; }));
+  pid_t victim = live_pids(*client, "testkit").front();
+  REQUIRE(::kill(victim, SIGKILL) == 0);
+  CHECK(eventually([&] { return process_state(victim) == 0; }));  // reaped, not left a zombie
+  CHECK(eventually([&] {
+    auto pids = live_pids(*client, "testkit", "idle");
+    return pids.size() == 2 && std::find(pids.begin(), pids.end(), victim) == pids.end();
+  }));
+  // A dead worker is erased from the pool, not kept as "dead" forever.
+  CHECK(eventually([&] { return pool_status(*client, "testkit")["workers"].size() == 2; }));
+  // A call that kills its worker is retried on the other one, like with a pidfd.
+  json id = client->send_request("tools/call", {{"name", "test_sleep"}, {"arguments", {{"ms", 400}, {"tag", "nopidfd"}}}});
+  std::vector<pid_t> busy;
+  REQUIRE(eventually([&] { return !(busy = live_pids(*client, "testkit", "busy")).empty(); }));
+  REQUIRE(::kill(busy.front(), SIGKILL) == 0);
+  auto response = client->wait_response(id, 10s);
+  REQUIRE(response);
+  CHECK((*response)["result"]["isError"] == false);
+  check_no_zombies(client->process().pid());
+  // Shutdown waits for every worker to be reaped: without the fallback it waited forever.
+  client->process().close_stdin();
+  auto exit = client->process().wait(10s);
+  REQUIRE_MESSAGE(exit, "mcpd did not exit after stdin EOF");
+  CHECK(WIFEXITED(*exit));
+  CHECK(WEXITSTATUS(*exit) == 0);
+}
+
+TEST_CASE("a busy worker stopped with SIGSTOP mid-call: missed pings kill it, the idempotent call is retried") {
+  auto client = start_mcpd({"--workers", workers_config("testkit", {{"min_workers", 2}, {"max_workers", 2},
+                                                                    {"ping_interval_ms", 200}, {"ping_timeout_ms", 600}})});
+  client->initialize();
+  REQUIRE(eventually([&] { return live_pids(*client, "testkit", "idle").size() == 2; }));
+  json id = client->send_request("tools/call", {{"name", "test_sleep"}, {"arguments", {{"ms", 1500}, {"tag", "stopped"}}}});
+  std::vector<pid_t> busy;
+  REQUIRE(eventually([&] { return !(busy = live_pids(*client, "testkit", "busy")).empty(); }));
+  REQUIRE(::kill(busy.front(), SIGSTOP) == 0);
+  auto response = client->wait_response(id, 20s);
+  REQUIRE(response);
+  CHECK((*response)["result"]["isError"] == false);
+  CHECK((*response)["result"]["structuredContent"]["slept_ms"] == 1500);
+  json pool = pool_status(*client, "testkit");
+  CHECK(pool["missed_pongs"].get<int>() >= 1);
+  CHECK(pool["retried"] == 1);
+  CHECK(eventually([&] { return process_state(busy.front()) == 0; }));  // killed and reaped
+  check_no_zombies(client->process().pid());
+}
+
+TEST_CASE("a worker executable that is missing: a crash loop with a clear reason, and no zombie per attempt") {
+  TempDir empty;
+  auto client = start_mcpd({"--worker_dir", empty.path.string(), "--workers",
+                            workers_config("default", {{"backoff_initial_ms", 10}, {"backoff_max_ms", 50}})});
+  client->initialize();
+  REQUIRE(eventually([&] { return pool_status(*client, "parser")["crash_loop_deaths"].get<int>() >= 5; }));
+  json r = client->request("tools/call", {{"name", "code_parse"}, {"arguments", {{"language", "c"}, {"code", "int x;"}}}});
+  std::string text = r.dump();
+  CHECK((text.find("circuit breaker") != std::string::npos || text.find("not an executable") != std::string::npos));
   check_no_zombies(client->process().pid());
 }
 

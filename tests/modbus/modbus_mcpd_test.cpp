@@ -11,9 +11,11 @@
 #include <map>
 #include <thread>
 
+#include "fake_modbus_device.h"
 #include "mcpd_fixture.h"
 #include "modbus_server.h"
 #include "eventually.h"
+#include "worker_harness.h"
 
 namespace {
 
@@ -22,7 +24,8 @@ using namespace mcpd::test;
 using namespace std::chrono_literals;
 
 std::unique_ptr<McpClient> start(const TempDir& dir, std::vector<std::string> extra = {}) {
-  json settings = {{"db_path", (dir.path / "modbus.sqlite").string()}, {"reconnect_backoff_max_ms", 500}};
+  json settings = {{"db_path", (dir.path / "modbus.sqlite").string()}, {"reconnect_backoff_max_ms", 500},
+                   {"allowed_hosts", {"127.0.0.1"}}};
   std::vector<std::string> args = {"--modbus", settings.dump()};
   args.insert(args.end(), extra.begin(), extra.end());
   auto client = start_mcpd(args);
@@ -137,7 +140,8 @@ bool has(const std::string& text, const std::string& part) { return text.find(pa
 /// written by every integration test at once).
 std::unique_ptr<McpClient> start_on(const std::filesystem::path& db, const std::filesystem::path& log,
                                     std::vector<std::string> extra = {}) {
-  json settings = {{"db_path", db.string()}, {"reconnect_backoff_max_ms", 500}, {"connect_timeout_ms", 500}};
+  json settings = {{"db_path", db.string()}, {"reconnect_backoff_max_ms", 500}, {"connect_timeout_ms", 500},
+                   {"allowed_hosts", {"127.0.0.1"}}};
   std::vector<std::string> argv = {mcpd_binary(), "--root", source_dir(), "--modbus", settings.dump()};
   argv.insert(argv.end(), extra.begin(), extra.end());
   ChildProcess::Options options;
@@ -266,6 +270,49 @@ TEST_CASE("one database, several processes: the first poller keeps it, the other
   json dead = structured(*pool, "modbus_status", {{"name", "dead"}})["groups"][0];
   CHECK(dead["error_count"].get<int>() >= 2);
   CHECK(has(read_file(dir.path / "legacy.log"), "Modbus polling groups unavailable"));
+}
+
+TEST_CASE("the Modbus worker runs calls side by side: max_calls in hello, one more waiting, then busy") {
+  TempDir dir;
+  FakeModbusDevice silent(FakeModbusDevice::Fault::silent);
+  ModbusServer healthy;
+  json config = worker_config();
+  config["settings"] = {{"modbus",
+                         {{"db_path", (dir.path / "m.sqlite").string()},
+                          {"allowed_hosts", {"127.0.0.1"}},
+                          {"response_timeout_ms", 60000},
+                          {"max_concurrent_calls", 2}}}};
+  WorkerHarness::Options options;
+  options.config = config.dump();
+  WorkerHarness worker("modbus", options);
+  auto hello = worker.wait_type("hello", 10s);
+  REQUIRE(hello);
+  CHECK((*hello)["max_calls"] == 2);
+
+  json hung = {{"host", "127.0.0.1"}, {"port", silent.port()}, {"table", "holding"}, {"address", 0}};
+  worker.call("c1", "modbus_read", hung);
+  REQUIRE(eventually([&] { return silent.requests() == 1; }));
+  // A call to another device runs beside the one that waits.
+  worker.call("c2", "modbus_read", {{"host", "127.0.0.1"}, {"port", healthy.port()}, {"table", "holding"}, {"address", 0}});
+  auto fast = worker.wait_outcome("c2", 10s);
+  REQUIRE(fast);
+  CHECK((*fast)["type"] == "result");
+  CHECK((*fast)["structured"]["registers"][0] == 1234);
+  // Two running and one waiting are held; the next is refused.
+  worker.call("c3", "modbus_read", hung);
+  worker.call("c4", "modbus_read", hung);
+  worker.call("c5", "modbus_read", hung);
+  auto busy = worker.wait_outcome("c5", 10s);
+  REQUIRE(busy);
+  CHECK((*busy)["kind"] == "busy");
+  CHECK(has((*busy)["message"], "holds at most 3 calls (2 running, one waiting)"));
+  for (const char* id : {"c1", "c3", "c4"}) {
+    CAPTURE(id);
+    worker.send({{"type", "cancel"}, {"id", id}});
+    auto outcome = worker.wait_outcome(id, 10s);
+    REQUIRE(outcome);
+    CHECK((*outcome)["kind"] == "cancelled");
+  }
 }
 
 }  // namespace

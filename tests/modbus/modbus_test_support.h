@@ -30,6 +30,8 @@ struct ModbusKit {
     if (!settings.contains("response_timeout_ms")) settings["response_timeout_ms"] = 500;
     if (!settings.contains("connect_timeout_ms")) settings["connect_timeout_ms"] = 500;
     if (!settings.contains("reconnect_backoff_max_ms")) settings["reconnect_backoff_max_ms"] = 400;
+    // The test devices live on loopback; nothing is allowed unless listed.
+    if (!settings.contains("allowed_hosts")) settings["allowed_hosts"] = {"127.0.0.1"};
     poller = make_modbus_poller(settings);
     for (auto& tool : modbus_tools(poller)) tools[tool.name] = tool;
   }

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "frame.h"
+
 namespace mcpd::git {
 
 namespace {
@@ -146,13 +148,14 @@ std::int64_t parse_iso_date(const std::string& text, const char* name, bool end_
   return seconds - sign * (offset_hours * 3600 + offset_minutes * 60);
 }
 
-std::uint64_t output_cap(const json& arguments, const ToolContext& context) {
+OutputBudget output_budget(const json& arguments, const ToolContext& context) {
   auto requested = static_cast<std::uint64_t>(integer_argument(arguments, "max_bytes",
                                                                static_cast<std::int64_t>(kDefaultMaxBytes), 1024,
                                                                std::int64_t{1} << 40));
-  std::uint64_t allowed = context.max_result_bytes / 2 > kEnvelopeBytes ? context.max_result_bytes / 2 - kEnvelopeBytes
-                                                                       : 0;
-  return std::min(requested, allowed);
+  // The worker sends the structured JSON in one frame, and the server refuses a result over
+  // max_result_bytes: a larger max_bytes is clamped to both, so the answer is cut, not refused.
+  auto room = [](std::uint64_t bound) { return bound > kEnvelopeBytes ? bound - kEnvelopeBytes : 0; };
+  return OutputBudget({std::min(requested, room(FrameReader::default_max_frame_bytes)), room(context.max_result_bytes)});
 }
 
 json input_schema(json properties, std::vector<std::string> required) {

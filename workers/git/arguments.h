@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "output.h"
 #include "tool.h"
 
 namespace mcpd::git {
@@ -38,9 +39,10 @@ std::vector<std::string> strings_argument(const json& arguments, const char* nam
 /// includes that day). ToolError naming `name` otherwise.
 std::int64_t parse_iso_date(const std::string& text, const char* name, bool end_of_day);
 
-/// The output cap for this call: `max_bytes` (default 1 MiB), and never more than half of the
-/// context's max_result_bytes, because the result carries the same JSON twice (structured and text).
-std::uint64_t output_cap(const json& arguments, const ToolContext& context);
+/// The output budget for this call: `max_bytes` (default 1 MiB) of structured JSON, never more than
+/// a worker frame holds, and a whole result within the context's max_result_bytes (which carries the
+/// JSON twice: structured and as text), each less room for the result's envelope.
+OutputBudget output_budget(const json& arguments, const ToolContext& context);
 
 // Schema fragments, identical in every tool that takes the argument.
 /// A tool's inputSchema: an object with these properties, these required, and nothing else.

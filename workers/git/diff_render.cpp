@@ -1,10 +1,15 @@
 #include "diff_render.h"
 
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "output.h"
 
@@ -13,7 +18,9 @@ namespace mcpd::git {
 namespace {
 
 constexpr std::size_t kProgressEvery = 64;  // files
-constexpr std::size_t kFileEntryOverhead = 96;  // keys, numbers and punctuation of one file entry
+// Keys, numbers and punctuation of one file entry besides its paths, at most (20-digit counts), in
+// the structured JSON and in the whole result.
+constexpr OutputCost kFileEntryOverhead{128, 2 * 128 + 32};
 
 json file_entry(const git_diff_delta* delta, std::size_t additions, std::size_t deletions) {
   json entry = {{"path", valid_utf8(delta->new_file.path)}, {"status", delta_status(delta->status)}};
@@ -67,10 +74,42 @@ SpanHashes* span_hashes(const char* data, std::size_t size) {
   return out;
 }
 
-int file_signature(void** out, const git_diff_file*, const char* path, void*) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return -1;
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+// Opens a work-tree file for its signature without following any symbolic link between the top of
+// the work tree and the file: libgit2 hands over files that looked regular through stat(), and a
+// link swapped in (for the file or a directory above it) must not lead outside the work tree.
+int open_beneath(const git_diff_file* file, const char* path) {
+  std::string_view full(path), relative(file->path);
+  if (full.size() > relative.size() && full.substr(full.size() - relative.size()) == relative) {
+    std::string top(full.substr(0, full.size() - relative.size()));
+    int dir = ::open(top.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+      struct open_how how {};
+      how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC;
+      how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+      long fd = ::syscall(SYS_openat2, dir, file->path, &how, sizeof how);
+      int error = errno;
+      ::close(dir);
+      if (fd >= 0 || error != ENOSYS) return static_cast<int>(fd);
+    }
+  }
+  return ::open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);  // kernels without openat2
+}
+
+int file_signature(void** out, const git_diff_file* file, const char* path, void*) {
+  std::string data;
+  int fd = open_beneath(file, path);
+  struct stat st {};
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    char buffer[65536];
+    for (;;) {
+      ssize_t n = ::read(fd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      data.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  // A file that cannot be read this way pairs with nothing (an empty signature scores 0).
   *out = span_hashes(data.data(), data.size());
   return 0;
 }
@@ -173,9 +212,12 @@ std::uint16_t abbrev_length(git_repository* repo) {
   std::filesystem::path packs = std::filesystem::path(git_repository_commondir(repo)) / "objects" / "pack";
   for (const auto& entry : std::filesystem::directory_iterator(packs, ec)) {
     if (entry.path().extension() != ".idx") continue;
-    std::ifstream in(entry.path(), std::ios::binary);
     unsigned char header[8 + 256 * 4];
-    if (!in.read(reinterpret_cast<char*>(header), sizeof header)) continue;
+    int fd = ::open(entry.path().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t n = ::pread(fd, header, sizeof header, 0);
+    ::close(fd);
+    if (n != static_cast<ssize_t>(sizeof header)) continue;
     bool v2 = header[0] == 0xff && header[1] == 't' && header[2] == 'O' && header[3] == 'c';
     const unsigned char* last = header + (v2 ? 8 : 0) + 255 * 4;  // the fan-out table's last entry
     count += (std::uint64_t{last[0]} << 24) | (std::uint64_t{last[1]} << 16) | (std::uint64_t{last[2]} << 8) | last[3];
@@ -232,21 +274,23 @@ void find_renames(git_diff* diff) {
   check(git_diff_find_similar(diff, &find), "cannot detect renames");
 }
 
-RenderedDiff render_diff(git_diff* diff, std::uint64_t cap_bytes, bool with_text, const ToolContext& context) {
+RenderedDiff render_diff(git_diff* diff, OutputBudget& budget, bool with_text, const ToolContext& context) {
   RenderedDiff out;
   if (diff == nullptr) return out;
   std::size_t count = git_diff_num_deltas(diff);
   out.files_changed = count;
 
-  // The file list comes first: reserve its size so a long patch cannot crowd it out.
-  std::uint64_t list_bytes = 0;
+  // The file list comes first: reserve what it can cost at most, so a long patch cannot crowd it
+  // out, and give the text only the rest, so the two together stay within the budget.
+  OutputCost list_bytes;
   for (std::size_t i = 0; i < count; ++i) {
     const git_diff_delta* delta = git_diff_get_delta(diff, i);
-    list_bytes += kFileEntryOverhead + std::char_traits<char>::length(delta->new_file.path) +
-                  std::char_traits<char>::length(delta->old_file.path);
+    list_bytes = list_bytes + kFileEntryOverhead + string_cost(valid_utf8(delta->new_file.path)) +
+                 string_cost(valid_utf8(delta->old_file.path));
   }
-  OutputBudget list_budget(cap_bytes);
-  OutputBudget text_budget(cap_bytes > list_bytes ? cap_bytes - list_bytes : 0);
+  OutputCost room = budget.remaining();
+  OutputBudget list_budget(list_bytes.fits_in(room) ? list_bytes : room);
+  OutputBudget text_budget(room.minus(list_bytes));
 
   for (std::size_t i = 0; i < count; ++i) {
     context.check_cancelled();
@@ -263,22 +307,26 @@ RenderedDiff render_diff(git_diff* diff, std::uint64_t cap_bytes, bool with_text
 
     if (!list_budget.truncated()) {
       json entry = file_entry(delta, additions, deletions);
-      if (list_budget.take(entry.dump().size() + 1)) out.files.push_back(std::move(entry));
+      if (list_budget.take_element(entry)) out.files.push_back(std::move(entry));
     }
 
     if (with_text && patch && !text_budget.truncated()) {
       Buffer text;
       check(git_patch_to_buf(&text.buf, patch.get()), "cannot print the diff of a file");
       std::string piece = valid_utf8(text.view());
-      std::uint64_t size = json_string_size(piece) - 2;
-      if (text_budget.take(size)) {
+      OutputCost cost = string_cost(piece).minus(string_cost(""));  // one part of a string: no quotes
+      if (text_budget.take(cost)) {
         out.text += piece;
       } else {
-        out.text.append(piece, 0, fitting_prefix(piece, text_budget.remaining()));
+        std::size_t keep = fitting_prefix(piece, text_budget.remaining());
+        text_budget.take_fitted(string_cost(std::string_view(piece).substr(0, keep)).minus(string_cost("")));
+        out.text.append(piece, 0, keep);
       }
     }
   }
   out.truncated = list_budget.truncated() || text_budget.truncated();
+  budget.take_fitted(list_budget.used() + text_budget.used());
+  if (out.truncated) budget.mark_truncated();
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "output.h"
 #include "repository.h"
 
 namespace mcpd::git {
@@ -46,10 +47,11 @@ struct RenderedDiff {
   bool truncated = false;
 };
 
-/// Renders `diff` (null: no changes). The file list gets what it needs of `cap_bytes` first and the text the rest;
-/// without `with_text` only the stats are computed. Checks for cancellation at every file and
-/// reports progress on long diffs.
-RenderedDiff render_diff(git_diff* diff, std::uint64_t cap_bytes, bool with_text, const ToolContext& context);
+/// Renders `diff` (null: no changes) within what is left of `budget`, and takes from it what the
+/// rendering used (marking it truncated when something was cut). The file list gets what it needs
+/// first and the text the rest; without `with_text` only the stats are computed. Checks for
+/// cancellation at every file and reports progress on long diffs.
+RenderedDiff render_diff(git_diff* diff, OutputBudget& budget, bool with_text, const ToolContext& context);
 
 /// The JSON Schema of one entry of RenderedDiff::files.
 json file_stats_schema();

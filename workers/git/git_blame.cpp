@@ -33,7 +33,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
   std::string revision = optional_string(arguments, "revision").value_or("HEAD");
   auto start_line = optional_integer(arguments, "start_line", 1, std::int64_t{1} << 40);
   auto end_line = optional_integer(arguments, "end_line", 1, std::int64_t{1} << 40);
-  OutputBudget budget(output_cap(arguments, context));
+  OutputBudget budget = output_budget(arguments, context);
 
   Commit commit = resolve_commit(repo, revision, "revision");
   git_tree* tree_raw = nullptr;
@@ -97,7 +97,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
         Commit owned(c);
         json summary = commit_summary(c);
         summary.erase("parents");
-        if (!budget.take(summary.dump().size() + 1)) break;
+        if (!budget.take_element(summary)) break;
         commits.push_back(std::move(summary));
         listed[id] = true;
       }
@@ -107,7 +107,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
                    {"original_line", origin.line},
                    {"text", valid_utf8(lines[static_cast<std::size_t>(line - 1)])}};
       if (origin.path != relative) item["original_path"] = valid_utf8(origin.path);
-      if (!budget.take(item.dump().size() + 1)) break;
+      if (!budget.take_element(item)) break;
       out_lines.push_back(std::move(item));
     }
   }

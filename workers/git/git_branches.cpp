@@ -21,7 +21,7 @@ std::string short_name(std::string refname) {
 
 ToolResult run(const json& arguments, ToolContext& context) {
   Repository repo = open_repository(arguments, context, "git_branches", false);
-  OutputBudget budget(output_cap(arguments, context));
+  OutputBudget budget = output_budget(arguments, context);
   std::optional<git_oid> contains;
   if (auto spec = optional_string(arguments, "contains"))
     contains = *git_commit_id(resolve_commit(repo, *spec, "contains").get());
@@ -87,7 +87,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
   json local_list = json::array(), remote_list = json::array();
   auto keep = [&](std::vector<json>& from, json& into) {
     for (auto& entry : from) {
-      if (!budget.take(entry.dump().size() + 1)) break;
+      if (!budget.take_element(entry)) break;
       into.push_back(std::move(entry));
     }
   };

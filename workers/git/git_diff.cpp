@@ -44,7 +44,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
   StringArray specs(pathspecs);
   git_diff_options options = diff_options(context_lines, specs);
   options.id_abbrev = abbrev_length(repo.get());
-  std::uint64_t cap = output_cap(arguments, context);
+  OutputBudget budget = output_budget(arguments, context);
 
   git_diff* raw = nullptr;
   std::string from_name, to_name;
@@ -100,7 +100,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
   RenderedDiff rendered;
   if (diff) {
     find_renames(diff.get());
-    rendered = render_diff(diff.get(), cap, true, context);
+    rendered = render_diff(diff.get(), budget, true, context);
   }
 
   json out = {{"from", from_name},

@@ -230,7 +230,7 @@ bool author_matches(const git_commit* commit, const std::string& needle) {
   return who.find(needle) != std::string::npos;
 }
 
-json changed_files(const Repository& repo, const git_commit* commit, const PathFilter& filter, std::uint64_t cap,
+json changed_files(const Repository& repo, const git_commit* commit, const PathFilter& filter, OutputBudget budget,
                    const ToolContext& context, bool* truncated) {
   if (git_commit_parentcount(commit) > 1) return json::array();  // as git log --numstat: merges list none
   Tree tree = tree_of(commit);
@@ -238,7 +238,7 @@ json changed_files(const Repository& repo, const git_commit* commit, const PathF
   git_diff_options options = diff_options(0, filter.specs());
   Diff diff = diff_trees(repo.get(), parent.get(), tree.get(), options);
   find_renames(diff.get());
-  RenderedDiff rendered = render_diff(diff.get(), cap, false, context);
+  RenderedDiff rendered = render_diff(diff.get(), budget, false, context);
   if (rendered.truncated) *truncated = true;
   return std::move(rendered.files);
 }
@@ -264,7 +264,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
   if (auto u = optional_string(arguments, "until")) until = parse_iso_date(*u, "until", true);
   std::string needle = author ? lowercase(*author) : "";
   PathFilter filter(repo.get(), repository_pathspecs(repo, strings_argument(arguments, "paths")));
-  OutputBudget budget(output_cap(arguments, context));
+  OutputBudget budget = output_budget(arguments, context);
 
   ToolResult result;
   json commits = json::array();
@@ -292,9 +292,14 @@ ToolResult run(const json& arguments, ToolContext& context) {
     if (author && !author_matches(commit.get(), needle)) continue;
 
     json entry = commit_summary(commit.get());
-    if (include_files)
-      entry["files"] = changed_files(repo, commit.get(), filter, budget.remaining(), context, &files_truncated);
-    if (!budget.take(entry.dump().size() + 1)) break;
+    if (include_files) {
+      // The list gets what the entry leaves of the budget ("files" and its brackets included), so
+      // a commit that changed more files than fit is listed with part of them.
+      entry["files"] = json::array();
+      OutputBudget files_budget(budget.remaining().minus(json_cost(entry) + OutputCost{1, 2}));
+      entry["files"] = changed_files(repo, commit.get(), filter, files_budget, context, &files_truncated);
+    }
+    if (!budget.take_element(entry)) break;
     commits.push_back(std::move(entry));
     if (static_cast<std::int64_t>(commits.size()) == max_count) break;
   }

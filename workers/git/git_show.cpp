@@ -16,6 +16,24 @@ std::string mode_string(git_filemode_t mode) {
   return text;
 }
 
+/// `text` as one string value of the answer, cut at a line break to what is left of `budget`.
+std::string fitted_string(std::string text, OutputBudget& budget) {
+  if (budget.take(string_cost(text))) return text;
+  text.resize(fitting_prefix(text, budget.remaining().minus(string_cost(""))));
+  budget.take_fitted(string_cost(text));
+  return text;
+}
+
+/// Takes `detail` from `budget` with its `key` set to `text`, cut so that the whole fits.
+void take_with_text(json& detail, const char* key, std::string text, OutputBudget& budget) {
+  detail[key] = "";
+  OutputCost fixed = json_cost(detail);
+  if (!fixed.fits_in(budget.remaining()))
+    throw ToolError("the object's header fields alone (names, emails) are larger than max_bytes or max_result_bytes allow");
+  budget.take_fitted(fixed.minus(string_cost("")));
+  detail[key] = fitted_string(std::move(text), budget);
+}
+
 void show_blob(const Repository& repo, const git_oid* id, const ToolContext& context, OutputBudget& budget,
                json& out) {
   out["type"] = "blob";
@@ -40,8 +58,7 @@ void show_blob(const Repository& repo, const git_oid* id, const ToolContext& con
   out["binary"] = git_blob_is_binary(blob.get()) == 1;
   if (git_blob_is_binary(blob.get()) == 1) return;  // no text to show; size and id say what it is
   std::string text = valid_utf8(std::string_view(static_cast<const char*>(git_blob_rawcontent(blob.get())), size));
-  if (!budget.take(json_string_size(text))) text.resize(fitting_prefix(text, budget.remaining()));
-  out["content"] = std::move(text);
+  out["content"] = fitted_string(std::move(text), budget);
 }
 
 void show_tree(const git_tree* tree, OutputBudget& budget, json& out) {
@@ -54,7 +71,7 @@ void show_tree(const git_tree* tree, OutputBudget& budget, json& out) {
                   {"type", git_object_type2string(git_tree_entry_type(e))},
                   {"mode", mode_string(git_tree_entry_filemode(e))},
                   {"id", oid_string(git_tree_entry_id(e))}};
-    if (!budget.take(entry.dump().size() + 1)) break;
+    if (!budget.take_element(entry)) break;
     entries.push_back(std::move(entry));
   }
   out["entries"] = std::move(entries);
@@ -67,8 +84,7 @@ void show_commit(const Repository& repo, const git_commit* commit, const json& a
   detail["committer"] = valid_utf8(committer->name);
   detail["committer_email"] = valid_utf8(committer->email);
   detail["committer_date"] = iso_time(committer->when.time, committer->when.offset);
-  detail["message"] = valid_utf8(git_commit_message(commit));
-  budget.take(detail.dump().size());
+  take_with_text(detail, "message", valid_utf8(git_commit_message(commit)), budget);
   out["type"] = "commit";
   out["commit"] = std::move(detail);
 
@@ -93,8 +109,7 @@ void show_commit(const Repository& repo, const git_commit* commit, const json& a
   options.id_abbrev = abbrev_length(repo.get());
   Diff diff = diff_trees(repo.get(), parent_tree.get(), tree.get(), options);
   find_renames(diff.get());
-  RenderedDiff rendered = render_diff(diff.get(), budget.remaining(), true, context);
-  if (rendered.truncated) budget.mark_truncated();
+  RenderedDiff rendered = render_diff(diff.get(), budget, true, context);
   out["files"] = std::move(rendered.files);
   out["files_changed"] = rendered.files_changed;
   out["additions"] = rendered.additions;
@@ -102,16 +117,16 @@ void show_commit(const Repository& repo, const git_commit* commit, const json& a
   out["diff"] = std::move(rendered.text);
 }
 
-json tag_detail(const git_tag* tag) {
+json tag_detail(const git_tag* tag, OutputBudget& budget) {
   json detail = {{"name", valid_utf8(git_tag_name(tag))},
                  {"id", oid_string(git_tag_id(tag))},
-                 {"target", oid_string(git_tag_target_id(tag))},
-                 {"message", valid_utf8(git_tag_message(tag) != nullptr ? git_tag_message(tag) : "")}};
+                 {"target", oid_string(git_tag_target_id(tag))}};
   if (const git_signature* tagger = git_tag_tagger(tag)) {
     detail["tagger"] = valid_utf8(tagger->name);
     detail["tagger_email"] = valid_utf8(tagger->email);
     detail["date"] = iso_time(tagger->when.time, tagger->when.offset);
   }
+  take_with_text(detail, "message", valid_utf8(git_tag_message(tag) != nullptr ? git_tag_message(tag) : ""), budget);
   return detail;
 }
 
@@ -120,7 +135,7 @@ void show_object(const Repository& repo, Object object, const json& arguments, O
   // An annotated tag (or a chain of them) first says what it is, then shows what it points at.
   while (git_object_type(object.get()) == GIT_OBJECT_TAG) {
     const auto* tag = reinterpret_cast<const git_tag*>(object.get());
-    if (!out.contains("tag")) out["tag"] = tag_detail(tag);
+    if (!out.contains("tag")) out["tag"] = tag_detail(tag, budget);
     git_object* target = nullptr;
     check(git_tag_target(&target, tag), "cannot read the tag's target");
     object.reset(target);
@@ -144,7 +159,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
   Repository repo = open_repository(arguments, context, "git_show", false);
   std::string revision = optional_string(arguments, "revision").value_or("HEAD");
   auto path = optional_string(arguments, "path");
-  OutputBudget budget(output_cap(arguments, context));
+  OutputBudget budget = output_budget(arguments, context);
   json out = {{"revision", revision}};
 
   if (path) {

@@ -203,13 +203,13 @@ StatusLists status_lists(const Repository& repo, const std::vector<std::string>&
 ToolResult run(const json& arguments, ToolContext& context) {
   Repository repo = open_repository(arguments, context, "git_status", true);
   std::vector<std::string> pathspecs = repository_pathspecs(repo, strings_argument(arguments, "paths"));
-  OutputBudget budget(output_cap(arguments, context));
+  OutputBudget budget = output_budget(arguments, context);
   StatusLists lists = pathspecs.empty() ? status_lists(repo, context) : status_lists(repo, pathspecs, context);
 
   auto bounded = [&](std::vector<json>& entries) {
     json out = json::array();
     for (auto& entry : entries) {
-      if (budget.truncated() || !budget.take(entry.dump().size() + 1)) break;
+      if (budget.truncated() || !budget.take_element(entry)) break;
       out.push_back(std::move(entry));
     }
     return out;

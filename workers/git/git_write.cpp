@@ -68,11 +68,14 @@ std::vector<StagedChange> staged_changes(const Repository& repo, git_index* inde
   return out;
 }
 
-json changes_json(const std::vector<StagedChange>& changes) {
+/// The changes as the answer lists them, as many as fit in the result (staging a whole large tree
+/// lists more than a result may hold; the change itself is made either way).
+json changes_json(const std::vector<StagedChange>& changes, OutputBudget& budget) {
   json out = json::array();
   for (const auto& change : changes) {
     json entry = {{"path", valid_utf8(change.path)}, {"status", delta_status(change.status)}};
     if (!change.old_path.empty()) entry["old_path"] = valid_utf8(change.old_path);
+    if (!budget.take_element(entry)) break;
     out.push_back(std::move(entry));
   }
   return out;
@@ -112,6 +115,15 @@ json changes_schema(const char* description) {
             {"properties",
              {{"path", {{"type", "string"}}}, {"status", {{"type", "string"}}}, {"old_path", {{"type", "string"}}}}},
             {"required", {"path", "status"}}}}};
+}
+
+json count_schema() {
+  return {{"type", "integer"}, {"description", "How many changes there are, including any left out of the list."}};
+}
+
+json truncated_schema() {
+  return {{"type", "boolean"},
+          {"description", "True when the list was cut to fit the server's max_result_bytes (the change was made in full)."}};
 }
 
 // ---------------------------------------------------------------------------------------------- add
@@ -159,7 +171,10 @@ ToolResult add(const json& arguments, ToolContext& context) {
     check(git_index_update_all(index.get(), specs.get(), nullptr, nullptr), "cannot stage deletions");
     check(git_index_write(index.get()), "cannot write the index");
     ToolResult result;
-    result.structured = {{"staged", changes_json(staged_changes(repo, index.get(), pathspecs))}};
+    OutputBudget budget = output_budget(json::object(), context);
+    std::vector<StagedChange> staged = staged_changes(repo, index.get(), pathspecs);
+    result.structured = {{"staged", changes_json(staged, budget)}, {"count", staged.size()},
+                         {"truncated", budget.truncated()}};
     return result;
   });
 }
@@ -187,7 +202,9 @@ ToolResult reset(const json& arguments, ToolContext& context) {
     check(git_reset_default(repo.get(), target.get(), specs.get()), "cannot unstage");
   }
   ToolResult result;
-  result.structured = {{"unstaged", changes_json(unstaged)}};
+  OutputBudget budget = output_budget(json::object(), context);
+  result.structured = {{"unstaged", changes_json(unstaged, budget)}, {"count", unstaged.size()},
+                       {"truncated", budget.truncated()}};
   return result;
 }
 
@@ -384,8 +401,10 @@ Tool add_tool() {
                   {"description", "Paths or pathspecs to stage, relative to repo_path."}}}},
       {"repo_path", "paths"});
   tool.output_schema = {{"type", "object"},
-                        {"properties", {{"staged", changes_schema("Staged changes (index against HEAD) under the paths.")}}},
-                        {"required", {"staged"}}};
+                        {"properties", {{"staged", changes_schema("Staged changes (index against HEAD) under the paths.")},
+                                        {"count", count_schema()},
+                                        {"truncated", truncated_schema()}}},
+                        {"required", {"staged", "count", "truncated"}}};
   tool.handler = add;
   return tool;
 }
@@ -403,8 +422,10 @@ Tool reset_tool() {
        {"paths", paths_schema("Paths to unstage, relative to repo_path. Default: everything.")}},
       {"repo_path"});
   tool.output_schema = {{"type", "object"},
-                        {"properties", {{"unstaged", changes_schema("The staged changes that were undone.")}}},
-                        {"required", {"unstaged"}}};
+                        {"properties", {{"unstaged", changes_schema("The staged changes that were undone.")},
+                                        {"count", count_schema()},
+                                        {"truncated", truncated_schema()}}},
+                        {"required", {"unstaged", "count", "truncated"}}};
   tool.handler = reset;
   return tool;
 }

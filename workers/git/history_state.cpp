@@ -1,7 +1,9 @@
 #include "history_state.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -16,15 +18,23 @@ namespace {
 
 constexpr std::size_t kMaxSmallFile = 4096;
 
-/// Reads a small file (HEAD, a loose ref, a gitdir link); nullopt when missing or too large.
+/// Reads a small file (HEAD, a loose ref, a gitdir link); nullopt when missing, too large, or not a
+/// regular file. A final symbolic link is not followed: the key must not read outside the roots, and
+/// git writes none of these as links.
 std::optional<std::string> read_small(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string text(kMaxSmallFile + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  auto n = static_cast<std::size_t>(in.gcount());
-  if (n > kMaxSmallFile) return std::nullopt;
-  text.resize(n);
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  std::string text;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= static_cast<off_t>(kMaxSmallFile)) {
+    text.resize(kMaxSmallFile + 1);
+    ssize_t n = ::read(fd, text.data(), text.size());
+    text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  } else {
+    text.resize(kMaxSmallFile + 1);
+  }
+  ::close(fd);
+  if (text.size() > kMaxSmallFile) return std::nullopt;
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
   return text;
 }
@@ -39,12 +49,35 @@ bool is_file(const fs::path& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/// libgit2's test for a git directory: HEAD, and objects/ and refs/ in the common directory.
-bool valid_git_dir(const fs::path& dir) {
-  if (!is_file(dir / "HEAD")) return false;
-  fs::path common = dir;
-  if (auto link = read_small(dir / "commondir")) common = (dir / *link).lexically_normal();
-  return is_dir(common / "objects") && is_dir(common / "refs");
+bool inside_roots(const fs::path& path, const std::vector<fs::path>& roots) {
+  for (const auto& root : roots)
+    if (is_within(path, root)) return true;
+  return false;
+}
+
+/// `path` resolved, when that stays inside the roots.
+std::optional<fs::path> contained(const fs::path& path, const std::vector<fs::path>& roots) {
+  std::error_code ec;
+  fs::path real = fs::canonical(path, ec);
+  if (ec || !inside_roots(real, roots)) return std::nullopt;
+  return real;
+}
+
+/// The common directory of `dir`: itself, or where its commondir file points when that is inside
+/// the roots (nullopt otherwise).
+std::optional<fs::path> common_dir(const fs::path& dir, const std::vector<fs::path>& roots) {
+  auto link = read_small(dir / "commondir");
+  if (!link) return dir;
+  fs::path target(*link);
+  return contained(target.is_absolute() ? target : dir / target, roots);
+}
+
+/// libgit2's test for a git directory: HEAD, and objects/ and refs/ in the common directory; false
+/// for one that leads outside the roots, which is never looked into.
+bool valid_git_dir(const fs::path& dir, const std::vector<fs::path>& roots) {
+  if (!inside_roots(dir, roots) || !is_file(dir / "HEAD")) return false;
+  auto common = common_dir(dir, roots);
+  return common && is_dir(*common / "objects") && is_dir(*common / "refs");
 }
 
 /// Collects the stat fields a key needs and remembers whether anything was touched too recently.
@@ -56,17 +89,23 @@ class StateWriter {
 
   void file(const std::string& label, const fs::path& path) {
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
+    if (::lstat(path.c_str(), &st) != 0) {
       out_ << label << "=none\n";
       return;
     }
+    if (S_ISLNK(st.st_mode)) linked_ = true;
     out_ << label << "=" << mtime_ns(st) << ":" << st.st_size << ":" << st.st_ino << "\n";
   }
 
   /// Every directory under `dir` (itself included); false when there are too many.
   bool tree(const std::string& label, const fs::path& dir, std::size_t* budget) {
     struct stat st {};
-    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    if (::lstat(dir.c_str(), &st) != 0) {
+      out_ << label << "=none\n";
+      return true;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      linked_ = linked_ || S_ISLNK(st.st_mode);
       out_ << label << "=none\n";
       return true;
     }
@@ -79,9 +118,14 @@ class StateWriter {
     while (dirent* entry = ::readdir(handle)) {
       std::string name = entry->d_name;
       if (name == "." || name == "..") continue;
-      bool directory = entry->d_type == DT_DIR;
-      if (entry->d_type == DT_UNKNOWN) directory = is_dir(dir / name);
-      if (directory) children.push_back(std::move(name));
+      unsigned char type = entry->d_type;
+      if (type == DT_UNKNOWN) {
+        struct stat child {};
+        if (::lstat((dir / name).c_str(), &child) != 0) continue;
+        type = S_ISLNK(child.st_mode) ? DT_LNK : S_ISDIR(child.st_mode) ? DT_DIR : DT_REG;
+      }
+      if (type == DT_LNK) linked_ = true;  // a link may lead anywhere: not followed, and no key
+      if (type == DT_DIR) children.push_back(std::move(name));
     }
     ::closedir(handle);
     std::sort(children.begin(), children.end());  // readdir order is not stable across rewrites
@@ -93,6 +137,9 @@ class StateWriter {
   void text(const std::string& label, const std::string& value) { out_ << label << "=" << value << "\n"; }
 
   bool racy() const { return racy_; }
+  /// True when something the key depends on is a symbolic link: the tool itself decides whether it
+  /// stays inside the roots, and such a state is not cached.
+  bool linked() const { return linked_; }
   std::string str() const { return out_.str(); }
 
  private:
@@ -104,6 +151,7 @@ class StateWriter {
 
   long long racy_after_ns_;
   bool racy_ = false;
+  bool linked_ = false;
   std::ostringstream out_;
 };
 
@@ -123,20 +171,29 @@ bool reads_more_than_refs(const json& arguments) {
 
 std::optional<fs::path> find_git_dir(const fs::path& start, const std::vector<fs::path>& roots) {
   for (fs::path dir = start;; dir = dir.parent_path()) {
-    bool inside = false;
-    for (const auto& root : roots) inside = inside || is_within(dir, root);
-    if (!inside) return std::nullopt;
+    if (!inside_roots(dir, roots)) return std::nullopt;
     fs::path dot_git = dir / ".git";
-    if (is_dir(dot_git) && valid_git_dir(dot_git)) return dot_git;
-    if (is_file(dot_git)) {
-      auto link = read_small(dot_git);
-      constexpr std::string_view kPrefix = "gitdir: ";
-      if (link && link->rfind(kPrefix, 0) == 0) {
-        fs::path target = (dir / link->substr(kPrefix.size())).lexically_normal();
-        if (valid_git_dir(target)) return target;
+    struct stat st {};
+    if (::lstat(dot_git.c_str(), &st) == 0) {
+      // A .git link or file that leads out of the roots gives no key; the tool refuses the call.
+      if (S_ISLNK(st.st_mode)) {
+        auto target = contained(dot_git, roots);
+        if (!target) return std::nullopt;
+        if (valid_git_dir(*target, roots)) return *target;
+      } else if (S_ISDIR(st.st_mode)) {
+        if (valid_git_dir(dot_git, roots)) return dot_git;
+      } else if (S_ISREG(st.st_mode)) {
+        auto link = read_small(dot_git);
+        constexpr std::string_view kPrefix = "gitdir: ";
+        if (link && link->rfind(kPrefix, 0) == 0) {
+          fs::path path(link->substr(kPrefix.size()));
+          auto target = contained(path.is_absolute() ? path : dir / path, roots);
+          if (!target) return std::nullopt;
+          if (valid_git_dir(*target, roots)) return *target;
+        }
       }
     }
-    if (valid_git_dir(dir)) return dir;
+    if (valid_git_dir(dir, roots)) return dir;
     if (dir == dir.parent_path()) return std::nullopt;
   }
 }
@@ -154,8 +211,9 @@ std::optional<std::string> history_state(const json& arguments, const std::vecto
   }
   auto git_dir = find_git_dir(start, roots);
   if (!git_dir) return std::nullopt;
-  fs::path common = *git_dir;
-  if (auto link = read_small(*git_dir / "commondir")) common = (*git_dir / *link).lexically_normal();
+  auto common_or_none = common_dir(*git_dir, roots);
+  if (!common_or_none) return std::nullopt;
+  fs::path common = *common_or_none;
 
   StateWriter state(now);
   struct stat st {};
@@ -168,6 +226,8 @@ std::optional<std::string> history_state(const json& arguments, const std::vecto
   constexpr std::string_view kSymbolic = "ref: ";
   if (head->rfind(kSymbolic, 0) == 0) {
     std::string ref = head->substr(kSymbolic.size());
+    // Not a ref name libgit2 would follow; and the key must not read where ".." leads.
+    if (ref.rfind("refs/", 0) != 0 || ref.find("..") != std::string::npos) return std::nullopt;
     // Per-worktree refs live in the worktree's git directory, shared ones in the common one.
     fs::path loose = (ref.rfind("refs/heads/", 0) == 0 ? common : *git_dir) / ref;
     state.text("HEAD.ref", read_small(loose).value_or("packed"));
@@ -181,7 +241,7 @@ std::optional<std::string> history_state(const json& arguments, const std::vecto
   std::size_t budget = kMaxRefDirectories;
   if (!state.tree("refs", common / "refs", &budget)) return std::nullopt;
   if (common != *git_dir && !state.tree("worktree-refs", *git_dir / "refs", &budget)) return std::nullopt;
-  if (state.racy()) return std::nullopt;
+  if (state.racy() || state.linked()) return std::nullopt;
   return "git-history-v1\n" + state.str();
 }
 

@@ -19,7 +19,9 @@
 // cached. Any later change then gets a newer mtime, and a key once given can never describe a newer
 // state. No key either (nullopt: run the call, don't cache) when repo_path is outside the roots or
 // in no repository (the tool says why), when a revision reads the reflog ("@{") or the index (":path"),
-// or when refs/ holds more than kMaxRefDirectories directories.
+// or when refs/ holds more than kMaxRefDirectories directories. Nor when anything it would look at
+// is a symbolic link, or lies outside the roots (a .git file, a commondir): the key never reads
+// outside the roots, and the tool itself refuses such a repository or checks where the links lead.
 #pragma once
 
 #include <chrono>
@@ -45,7 +47,8 @@ std::optional<std::string> history_cache_key(const json& arguments, const std::v
 
 /// Where git finds a repository from `start` (a canonical directory), with stat() and small reads:
 /// start/.git (a directory, or a file saying "gitdir: ..."), then start itself as a bare repository,
-/// then the same for each parent, never above `roots`. Returns the git directory, or nullopt.
+/// then the same for each parent, never above `roots`. Returns the git directory, or nullopt (also
+/// when a .git link or file or a commondir leads outside the roots, which is never looked into).
 std::optional<std::filesystem::path> find_git_dir(const std::filesystem::path& start,
                                                   const std::vector<std::filesystem::path>& roots);
 

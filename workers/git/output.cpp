@@ -60,12 +60,39 @@ std::size_t json_string_size(std::string_view text) {
   return size;
 }
 
-std::size_t fitting_prefix(std::string_view text, std::uint64_t json_bytes) {
-  std::uint64_t used = 0;
+namespace {
+
+// The cost of one character of a string value: its JSON escape in the structured content, and that
+// escape once more inside the text content's string.
+OutputCost char_cost(unsigned char c) {
+  if (c == '"' || c == '\\') return {2, 6};                                         // \"  then \\\"
+  if (c == '\n' || c == '\t' || c == '\r' || c == '\b' || c == '\f') return {2, 5};   // \n  then \\n
+  if (c < 0x20) return {6, 13};                                                    // \u0001 then \\u0001
+  return {1, 2};
+}
+
+}  // namespace
+
+OutputCost json_cost(const json& value) {
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::uint64_t escaped = 0;
+  for (char c : text)
+    if (c == '"' || c == '\\') ++escaped;
+  return {text.size(), 2 * text.size() + escaped};
+}
+
+OutputCost string_cost(std::string_view text) {
+  OutputCost cost{2, 6};  // the quotes
+  for (unsigned char c : text) cost = cost + char_cost(c);
+  return cost;
+}
+
+std::size_t fitting_prefix(std::string_view text, const OutputCost& room) {
+  OutputCost used;
   std::size_t last_line_end = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
-    used += json_string_size(text.substr(i, 1)) - 2;
-    if (used > json_bytes) return last_line_end;
+    used = used + char_cost(static_cast<unsigned char>(text[i]));
+    if (!used.fits_in(room)) return last_line_end;
     if (text[i] == '\n') last_line_end = i + 1;
   }
   return text.size();
@@ -113,13 +140,15 @@ std::string delta_status(git_delta_t status) {
   return "unknown";
 }
 
-bool OutputBudget::take(std::uint64_t bytes) {
-  if (truncated_ || bytes > remaining_) {
+bool OutputBudget::take(const OutputCost& cost) {
+  if (truncated_ || !cost.fits_in(remaining_)) {
     truncated_ = true;
     return false;
   }
-  remaining_ -= bytes;
+  remaining_ = remaining_.minus(cost);
   return true;
 }
+
+bool OutputBudget::take_element(const json& value) { return take(json_cost(value) + OutputCost{1, 2}); }
 
 }  // namespace mcpd::git

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "arguments.h"
+#include "containment.h"
 #include "output.h"
 #include "roots.h"
 
@@ -37,22 +38,6 @@ std::string without_trailing_slash(std::string path) {
   return path;
 }
 
-// The directories git's search must not enter: the parent of each root that is not itself inside a
-// root. The search examines each root itself and stops there.
-std::string ceiling_dirs(const std::vector<fs::path>& roots) {
-  std::string out;
-  for (const auto& root : roots) {
-    fs::path parent = root.parent_path();
-    if (parent == root) continue;  // "/" has no parent: nothing is outside it
-    bool inside = false;
-    for (const auto& other : roots) inside = inside || is_within(parent, other);
-    if (inside) continue;
-    if (!out.empty()) out += GIT_PATH_LIST_SEPARATOR;
-    out += parent.string();
-  }
-  return out;
-}
-
 GitDirIdentity identify(const std::string& gitdir) {
   GitDirIdentity identity;
   identity.gitdir = gitdir;
@@ -62,6 +47,35 @@ GitDirIdentity identify(const std::string& gitdir) {
     identity.inode = static_cast<std::uint64_t>(st.st_ino);
   }
   return identity;
+}
+
+// libgit2 opens the repository of every checked-out submodule when it compares the work tree
+// (status, diff, add), from the submodule's own .git, which may point anywhere: each is checked like
+// the repository itself.
+void check_submodules(const Repository& repo, const std::vector<fs::path>& roots, const std::string& repo_path) {
+  git_index* index = nullptr;
+  if (git_repository_index(&index, repo.get()) < 0) {
+    git_error_clear();
+    return;  // the tool reports an unreadable index itself
+  }
+  Index owned(index);
+  std::size_t count = git_index_entrycount(index);
+  for (std::size_t i = 0; i < count; ++i) {
+    const git_index_entry* entry = git_index_get_byindex(index, i);
+    if (entry->mode != GIT_FILEMODE_COMMIT) continue;
+    fs::path dir = repo.workdir() / entry->path;
+    struct stat st {};
+    if (::lstat((dir / ".git").c_str(), &st) != 0) continue;  // not checked out: libgit2 opens nothing
+    std::error_code ec;
+    fs::path real = fs::canonical(dir, ec);
+    bool inside = false;
+    for (const auto& root : roots) inside = inside || (!ec && is_within(real, root));
+    if (!inside)
+      throw ToolError("repository '" + repo_path + "': its submodule '" + valid_utf8(entry->path) + "' is outside the allowed roots");
+    std::string label = repo_path + "' submodule '" + valid_utf8(entry->path);
+    LocatedRepository located = locate_repository(real, roots, label);
+    check_containment(located, roots, label);
+  }
 }
 
 }  // namespace
@@ -160,26 +174,28 @@ Repository open_repository(const json& arguments, const ToolContext& context, st
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw ToolError("repo_path '" + repo_path + "' is not a directory");
 
-  auto not_a_repository = [&] {
-    return ToolError("'" + repo_path +
-                     "' is not in a git repository (searched it and its parent directories up to the allowed roots)");
-  };
-  std::string ceilings = ceiling_dirs(context.roots);
-  Buffer found;
-  int rc = git_repository_discover(&found.buf, dir.c_str(), 1, ceilings.c_str());
-  if (rc == GIT_ENOTFOUND) throw not_a_repository();
-  check(rc, "cannot look for a repository at '" + repo_path + "'");
+  // Found with stat() and small reads that never leave the roots, and checked before libgit2 reads
+  // anything: libgit2's own search would follow a .git file or commondir wherever they point.
+  LocatedRepository located = locate_repository(dir, context.roots, repo_path);
+  check_containment(located, context.roots, repo_path);
 
-  GitDirIdentity identity = identify(std::string(found.view()));
+  GitDirIdentity identity = identify(located.gitdir.string() + "/");
   git_repository* raw = repository_pool().take(identity);
   if (raw == nullptr) {
-    rc = git_repository_open_ext(&raw, dir.c_str(), GIT_REPOSITORY_OPEN_CROSS_FS, ceilings.c_str());
-    if (rc == GIT_ENOTFOUND) throw not_a_repository();
+    // Only `top` itself: no search upward, so libgit2 opens what was checked.
+    int rc = git_repository_open_ext(&raw, located.top.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr);
+    if (rc == GIT_ENOTFOUND)
+      throw ToolError("'" + repo_path +
+                      "' is not in a git repository (searched it and its parent directories up to the allowed roots)");
     check(rc, "cannot open the repository at '" + repo_path + "'");
-    // Pool it under the directory libgit2 opened, should the two searches ever disagree.
-    identity = identify(git_repository_path(raw));
+    std::error_code opened_error;
+    fs::path opened = fs::canonical(git_repository_path(raw), opened_error);
+    if (opened_error || opened != located.gitdir) {
+      git_repository_free(raw);
+      throw ToolError("repository '" + repo_path + "': libgit2 opened the git directory '" +
+                      std::string(opened_error ? "?" : opened.string()) + "', not the checked '" + located.gitdir.string() + "'");
+    }
   }
-
   fs::path workdir;
   if (const char* w = git_repository_workdir(raw)) workdir = without_trailing_slash(w);
   fs::path prefix;
@@ -193,12 +209,13 @@ Repository open_repository(const json& arguments, const ToolContext& context, st
     bool inside = false;
     for (const auto& root : context.roots) inside = inside || is_within(repo.workdir(), root);
     if (!inside)
-      throw ToolError("the work tree of the repository at '" + repo_path + "' (" + repo.workdir().string() +
-                      ") is outside the allowed roots");
+      throw ToolError("repository '" + repo_path + "': its work tree '" + repo.workdir().string() +
+                      "' is outside the allowed roots");
   }
   if (need_work_tree && repo.bare())
     throw ToolError("the repository at '" + repo_path + "' is bare (it has no work tree), and " + std::string(tool) +
                     " needs one");
+  if (need_work_tree) check_submodules(repo, context.roots, repo_path);
   return repo;
 }
 

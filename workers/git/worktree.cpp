@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <string_view>
 #include <thread>
+
+#include "roots.h"
 
 namespace mcpd::git {
 
@@ -81,14 +84,29 @@ class UntrackedWalk {
       std::string_view name = e->d_name;
       if (name == "." || name == ".." || name == ".git") continue;
       bool directory = e->d_type == DT_DIR;
+      bool link = e->d_type == DT_LNK;
       if (e->d_type == DT_UNKNOWN) {
         struct stat st {};
-        directory = ::lstat((full + std::string(name)).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+        bool found = ::lstat((full + std::string(name)).c_str(), &st) == 0;
+        directory = found && S_ISDIR(st.st_mode);
+        link = found && S_ISLNK(st.st_mode);
       }
+      if (link && (name == ".gitignore" || name == ".gitattributes")) check_rules_link(full + std::string(name));
       entries.push_back({std::string(name), directory});
     }
     ::closedir(handle);
     return entries;
+  }
+
+  // libgit2 reads the ignore and attribute files of every directory it checks paths in, following
+  // a symbolic link (git itself no longer does): one that leads outside the roots is refused.
+  void check_rules_link(const std::string& path) const {
+    std::error_code ec;
+    std::filesystem::path target = std::filesystem::canonical(path, ec);
+    if (ec) return;  // dangling: nothing is read
+    for (const auto& root : context_.roots)
+      if (is_within(target, root)) return;
+    throw ToolError("'" + path + "' is a symbolic link to '" + target.string() + "', outside the allowed roots");
   }
 
   bool is_tracked(std::string_view path) const { return std::binary_search(tracked_.begin(), tracked_.end(), path); }

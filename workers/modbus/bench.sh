@@ -63,7 +63,7 @@ echo "(a) $groups groups x $tags tags at $interval ms for $seconds s ..." >&2
 echo "(b) $calls modbus_read calls through mcpd ..." >&2
 args="{\"host\":\"127.0.0.1\",\"port\":$port,\"table\":\"holding\",\"address\":0,\"count\":10}"
 "$bin/mcp-load" --calls "$calls" --warmup 200 --concurrency 1 --tool modbus_read --args "$args" --json --no-progress \
-  -- "$bin/mcpd" --root "$work" --cache_enabled false --modbus "{\"db_path\":\"$work/mcpd.sqlite\"}" \
+  -- "$bin/mcpd" --root "$work" --cache_enabled false --modbus "{\"db_path\":\"$work/mcpd.sqlite\",\"allowed_hosts\":[\"127.0.0.1\"]}" \
   > "$work/mcpd.json" 2> "$work/mcp-load.txt"
 
 echo "(b) mbpoll: 200 processes, then its own loop for 5 s ..." >&2

@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
   int seconds = argc > 6 ? std::stoi(argv[6]) : 20;
 
   auto dir = std::filesystem::temp_directory_path() / ("mcpd-modbus-bench-" + std::to_string(::getpid()));
-  auto poller = make_modbus_poller({{"db_path", (dir / "bench.sqlite").string()}, {"max_running_groups", groups}});
+  auto poller = make_modbus_poller(
+      {{"db_path", (dir / "bench.sqlite").string()}, {"max_running_groups", groups}, {"allowed_hosts", {host}}});
   for (int g = 0; g < groups; ++g) {
     json tag_list = json::array();
     for (int t = 0; t < tags; ++t) tag_list.push_back({{"name", "t" + std::to_string(t)}, {"address", g * tags + t}});

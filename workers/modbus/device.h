@@ -1,4 +1,4 @@
-// A Modbus TCP device as the poller and the tools see it: one libmodbus connection per host:port,
+// A Modbus TCP device as the poller and the tools see it: one connection per host:port,
 // reused by every call and every group that names it, and reconnected with backoff after a failure.
 #pragma once
 
@@ -15,9 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "codec.h"
+#include "mbap.h"
 #include "settings.h"
-
-typedef struct _modbus modbus_t;
+#include "tool.h"
 
 namespace mcpd::modbus {
 
@@ -31,12 +31,16 @@ class DeviceError : public std::runtime_error {
   bool device_exception;
 };
 
-/// One connection to host:port. A mutex serialises requests, so groups and calls on the same
-/// device take turns on one socket (a Modbus TCP server may serve only a few connections). After
-/// a connection failure, requests that respect the backoff fail fast until the next attempt is
-/// due; the wait doubles per failure up to the configured maximum and resets on success.
-/// The connection state has a lock of its own, so health() answers at once even while a request
-/// waits out a long connect or response timeout; interrupt() ends such a wait early.
+/// One connection to host:port, spoken to in Modbus TCP by this class itself (see device.cpp for
+/// why not through libmodbus). A lock serialises requests, so groups and calls on the same device
+/// take turns on one socket (a Modbus TCP server may serve only a few connections); devices never
+/// wait for each other. Every wait has a total deadline: connect_timeout_ms for the name lookup
+/// and the connect together, response_timeout_ms for sending a request and receiving its whole
+/// answer, however slowly the bytes come. After a connection failure, requests that respect the
+/// backoff fail fast until the next attempt is due; the wait doubles per failure up to the
+/// configured maximum and resets on success. The connection state has a lock of its own, so
+/// health() answers at once even while a request waits; interrupt() ends such a wait early, and
+/// a request given a CancelToken ends (ToolCancelled) soon after it is cancelled.
 class Device {
  public:
   Device(std::string host, int port, const Settings& settings);
@@ -45,11 +49,17 @@ class Device {
   Device& operator=(const Device&) = delete;
 
   /// Reads `count` registers (holding or input table) or bits (coils or discrete: one byte per
-  /// bit, 0 or 1). Throws DeviceError.
-  std::vector<std::uint16_t> read_registers(int unit, Table table, int address, int count, bool respect_backoff);
-  std::vector<std::uint8_t> read_bits(int unit, Table table, int address, int count, bool respect_backoff);
-  void write_registers(int unit, int address, const std::vector<std::uint16_t>& values);
-  void write_bits(int unit, int address, const std::vector<std::uint8_t>& values);
+  /// bit, 0 or 1). Throws DeviceError, or ToolCancelled once `cancel` is cancelled. A read on a
+  /// connection the device closed while it was idle reconnects and is sent once more.
+  std::vector<std::uint16_t> read_registers(int unit, Table table, int address, int count, bool respect_backoff,
+                                            const CancelToken* cancel = nullptr);
+  std::vector<std::uint8_t> read_bits(int unit, Table table, int address, int count, bool respect_backoff,
+                                      const CancelToken* cancel = nullptr);
+  /// Writes are sent once: only a write that provably never left (the connection was found
+  /// closed before sending) goes out on a new connection.
+  void write_registers(int unit, int address, const std::vector<std::uint16_t>& values,
+                       const CancelToken* cancel = nullptr);
+  void write_bits(int unit, int address, const std::vector<std::uint8_t>& values, const CancelToken* cancel = nullptr);
 
   /// "host:port".
   std::string name() const;
@@ -61,19 +71,22 @@ class Device {
   void interrupt();
   void resume();
 
+  struct Lookup;  // a name lookup, on a thread of its own (device.cpp)
+
  private:
-  template <class Request>
-  void run(int unit, bool respect_backoff, const std::string& what, Request request);
-  void connect_locked();
+  Response transact(int unit, const Bytes& request, bool is_read, bool respect_backoff, const std::string& what,
+                    const CancelToken* cancel);
+  void connect_locked(const CancelToken* cancel);
   void fail_locked(const std::string& message);
   void close_socket_locked();
 
   const std::string host_;
   const int port_;
   const Settings settings_;
-  std::mutex mutex_;  // one request at a time; held through connects and responses
-  modbus_t* ctx_ = nullptr;
-  int cancel_fd_ = -1;  // an eventfd that interrupt() makes readable
+  std::timed_mutex mutex_;  // one request at a time; held through connects and responses
+  int fd_ = -1;             // the connection, under mutex_
+  std::uint16_t transaction_ = 0;
+  std::shared_ptr<Lookup> lookup_;  // the last name lookup, which may still run after its deadline
   std::atomic<bool> interrupted_{false};
 
   mutable std::mutex state_mutex_;  // what follows; never held while waiting for the network

@@ -118,10 +118,10 @@ Tool read_tool(std::shared_ptr<Poller> poller) {
       {"required", {"device", "unit", "table", "address", "count", "values"}}};
   tool.annotations = {true, false, true, true};
   tool.default_timeout = std::chrono::seconds(30);
-  tool.handler = [poller](const json& a, ToolContext&) {
+  tool.handler = [poller](const json& a, ToolContext& context) {
     return guarded([&] {
       std::string host = a["host"];
-      poller->check_host(host);
+      poller->check_host(host, port_of(a));
       Table table = *parse_table(a["table"].get<std::string>());
       int address = a["address"];
       if (a.contains("scale") && a["scale"].get<double>() == 0) throw ToolError("scale: must not be 0");
@@ -132,7 +132,7 @@ Tool read_tool(std::shared_ptr<Poller> poller) {
       auto began = std::chrono::steady_clock::now();
       if (is_bit_table(table)) {
         if (address + count > 65536) throw ToolError("address + count runs past address 65535");
-        auto bits = device->read_bits(unit_of(a), table, address, count, false);
+        auto bits = device->read_bits(unit_of(a), table, address, count, false, &context.cancel);
         json values = json::array();
         for (auto b : bits) values.push_back(b != 0);
         out["bits"] = values;
@@ -144,7 +144,7 @@ Tool read_tool(std::shared_ptr<Poller> poller) {
           throw ToolError("count: at most " + std::to_string(kMaxReadRegisters) + " registers per read (" +
                           std::to_string(kMaxReadRegisters / width) + " values of " + type_name(e.type) + ")");
         if (address + count * width > 65536) throw ToolError("address + count runs past register 65535");
-        auto regs = device->read_registers(unit_of(a), table, address, count * width, false);
+        auto regs = device->read_registers(unit_of(a), table, address, count * width, false, &context.cancel);
         json values = json::array();
         for (int i = 0; i < count; ++i) values.push_back(decode(regs.data() + i * width, e));
         out["registers"] = regs;
@@ -185,7 +185,7 @@ Tool write_tool(std::shared_ptr<Poller> poller) {
     if (!context.allow_writes) throw ToolError("writes are disabled; start mcpd with --allow_writes true");
     return guarded([&] {
       std::string host = a["host"];
-      poller->check_host(host);
+      poller->check_host(host, port_of(a));
       Table table = *parse_table(a["table"].get<std::string>());
       int address = a["address"];
       const json& values = a["values"];
@@ -200,7 +200,7 @@ Tool write_tool(std::shared_ptr<Poller> poller) {
           else throw ToolError("values[" + std::to_string(i) + "]: a coil is true or false, got " + v.dump());
         }
         if (address + static_cast<int>(bits.size()) > 65536) throw ToolError("address + values run past address 65535");
-        device->write_bits(unit_of(a), address, bits);
+        device->write_bits(unit_of(a), address, bits, &context.cancel);
         out["written"] = bits.size();
         return ToolResult{out, {}};
       }
@@ -228,7 +228,7 @@ Tool write_tool(std::shared_ptr<Poller> poller) {
       }
       if (regs.size() > 123) throw ToolError("values: at most 123 registers per write, got " + std::to_string(regs.size()));
       if (address + static_cast<int>(regs.size()) > 65536) throw ToolError("address + values run past register 65535");
-      device->write_registers(unit_of(a), address, regs);
+      device->write_registers(unit_of(a), address, regs, &context.cancel);
       out["written"] = regs.size();
       out["registers"] = regs;
       return ToolResult{out, {}};
@@ -313,8 +313,8 @@ std::vector<Tool> tools_over(const std::shared_ptr<Poller>& poller) {
                             "(also stored as samples). Triggers less than 1 s after the last poll are coalesced: they "
                             "return that poll's result with coalesced: true.");
   trigger.input_schema = name_only;
-  trigger.handler = [poller](const json& a, ToolContext&) {
-    return guarded([&] { return ToolResult{poller->trigger_group(a["name"]), {}}; });
+  trigger.handler = [poller](const json& a, ToolContext& context) {
+    return guarded([&] { return ToolResult{poller->trigger_group(a["name"], &context.cancel), {}}; });
   };
   tools.push_back(trigger);
 

@@ -192,6 +192,15 @@ void PollingGroup::start() {
   if (definition_.fixed) thread_ = std::thread([this] { run_fixed(); });
 }
 
+void PollingGroup::request_stop() {
+  {
+    std::lock_guard lock(thread_mutex_);
+    stop_requested_ = true;
+    running_ = false;
+  }
+  wake_.notify_all();
+}
+
 void PollingGroup::stop() {
   std::thread thread;
   {
@@ -237,7 +246,7 @@ void PollingGroup::run_fixed() {
   }
 }
 
-PollingGroup::PollResult PollingGroup::poll() {
+PollingGroup::PollResult PollingGroup::poll(const CancelToken* cancel) {
   std::lock_guard cycle(poll_mutex_);
   PollResult result;
   result.ts_ms = wall_ms();
@@ -250,7 +259,7 @@ PollingGroup::PollResult PollingGroup::poll() {
   for (const auto& request : plan_) {
     try {
       if (is_bit_table(request.table)) {
-        auto bits = device_->read_bits(definition_.unit, request.table, request.address, request.count, true);
+        auto bits = device_->read_bits(definition_.unit, request.table, request.address, request.count, true, cancel);
         for (std::size_t i : request.tags) {
           const auto& tag = definition_.tags[i];
           double v = bits[static_cast<std::size_t>(tag.address - request.address)] ? 1.0 : 0.0;
@@ -258,7 +267,8 @@ PollingGroup::PollResult PollingGroup::poll() {
           batch.values.emplace_back(tag.name, v);
         }
       } else {
-        auto regs = device_->read_registers(definition_.unit, request.table, request.address, request.count, true);
+        auto regs =
+            device_->read_registers(definition_.unit, request.table, request.address, request.count, true, cancel);
         for (std::size_t i : request.tags) {
           const auto& tag = definition_.tags[i];
           double v = decode(regs.data() + (tag.address - request.address), tag.encoding);
@@ -319,7 +329,7 @@ void PollingGroup::log_outcome(const PollResult& result) {
   if (!message.empty()) log_line(message);
 }
 
-PollingGroup::PollResult PollingGroup::trigger(bool& coalesced) {
+PollingGroup::PollResult PollingGroup::trigger(bool& coalesced, const CancelToken* cancel) {
   {
     std::lock_guard lock(stats_mutex_);
     ++triggers_;
@@ -337,7 +347,7 @@ PollingGroup::PollResult PollingGroup::trigger(bool& coalesced) {
     }
   }
   coalesced = false;
-  PollResult result = poll();
+  PollResult result = poll(cancel);
   std::lock_guard lock(stats_mutex_);
   last_trigger_ = now;
   last_trigger_result_ = result;
@@ -439,9 +449,11 @@ void Poller::shutdown() {
     std::size_t left = 0;
   };
   auto countdown = std::make_shared<Countdown>();
-  countdown->left = groups_.size();
+  std::vector<std::shared_ptr<PollingGroup>> all = retiring_;  // groups being replaced or deleted, too
+  for (auto& [name, group] : groups_) all.push_back(group);
+  countdown->left = all.size();
   std::vector<std::thread> stoppers;
-  for (auto& [name, group] : groups_)
+  for (auto& group : all)
     stoppers.emplace_back([g = group, countdown] {
       g->stop();
       std::lock_guard l(countdown->mutex);
@@ -465,13 +477,12 @@ void Poller::shutdown() {
   store_.reset();  // flushes the writer (bounded), releases the lock
 }
 
-void Poller::check_host(const std::string& host) const {
-  if (settings_.allowed_hosts.empty()) return;
-  if (std::find(settings_.allowed_hosts.begin(), settings_.allowed_hosts.end(), host) != settings_.allowed_hosts.end())
-    return;
-  std::string list;
-  for (const auto& h : settings_.allowed_hosts) list += (list.empty() ? "" : ", ") + h;
-  throw ToolError("host '" + host + "' is not in modbus.allowed_hosts (" + list + ")");
+void Poller::check_host(const std::string& host, int port) const {
+  if (settings_.allowed.allows_host(host, port)) return;
+  // A name that is not listed may still resolve to a listed address: that is decided on the
+  // addresses themselves, at every connect (Device::connect_locked), since names can change.
+  if (!parse_ip(host) && settings_.allowed.may_allow_by_address(port)) return;
+  throw ToolError(not_allowed_message(host, port, "", settings_.allowed));
 }
 
 std::shared_ptr<PollingGroup> Poller::find(const std::string& name) {
@@ -515,7 +526,7 @@ GroupDefinition parse_definition(const json& arguments) {
 
 json Poller::create_group(const json& arguments) {
   auto definition = parse_definition(arguments);
-  check_host(definition.host);
+  check_host(definition.host, definition.port);
   open();
   std::lock_guard lock(groups_mutex_);
   if (groups_.count(definition.name))
@@ -528,7 +539,7 @@ json Poller::create_group(const json& arguments) {
 
 json Poller::update_group(const json& arguments) {
   open();
-  std::lock_guard lock(groups_mutex_);
+  std::unique_lock lock(groups_mutex_);
   std::string name = arguments.value("name", "");
   auto old = find(name);
   // Fields not given keep their values.
@@ -536,13 +547,20 @@ json Poller::update_group(const json& arguments) {
   for (auto it = arguments.begin(); it != arguments.end(); ++it) merged[it.key()] = it.value();
   if (merged.value("mode", "") == "HANDSHAKE") merged.erase("interval_ms");
   auto definition = parse_definition(merged);
-  check_host(definition.host);
+  check_host(definition.host, definition.port);
   bool was_running = old->running();
-  old->stop();
   auto group = std::make_shared<PollingGroup>(definition, devices_.get(definition.host, definition.port), store_.get());
   store_->save_group(name, definition.to_json());
+  old->request_stop();
   groups_[name] = group;
-  if (was_running) group->start();
+  retiring_.push_back(old);
+  lock.unlock();
+  // Outside the lock: the old definition's cycle may wait on a hung device for up to its timeouts,
+  // and status and the other groups' tools must not wait with it.
+  old->stop();
+  lock.lock();
+  std::erase(retiring_, old);
+  if (was_running && store_ && groups_.count(name) && groups_[name] == group) group->start();
   return {{"group", definition.to_json()},
           {"state", was_running ? "running" : "stopped"},
           {"requests_per_poll", plan_for(definition).size()}};
@@ -550,12 +568,19 @@ json Poller::update_group(const json& arguments) {
 
 json Poller::delete_group(const std::string& name) {
   open();
-  std::lock_guard lock(groups_mutex_);
+  std::unique_lock lock(groups_mutex_);
   auto group = find(name);
   bool was_running = group->running();
-  group->stop();
+  group->request_stop();
   groups_.erase(name);
-  store_->delete_group(name);
+  retiring_.push_back(group);
+  lock.unlock();
+  group->stop();  // outside the lock, as in update_group
+  lock.lock();
+  std::erase(retiring_, group);
+  // After the stop, so that the last cycle's samples do not outlive the group; unless a group of
+  // the same name was created meanwhile, which owns the name now.
+  if (store_ && !groups_.count(name)) store_->delete_group(name);
   return {{"deleted", name}, {"was_running", was_running}};
 }
 
@@ -581,7 +606,7 @@ json Poller::stop_group(const std::string& name) {
   return {{"name", name}, {"state", "stopped"}, {"was_running", was_running}};
 }
 
-json Poller::trigger_group(const std::string& name) {
+json Poller::trigger_group(const std::string& name, const CancelToken* cancel) {
   open();
   std::shared_ptr<PollingGroup> group;
   {
@@ -594,7 +619,7 @@ json Poller::trigger_group(const std::string& name) {
   if (!group->running())
     throw ToolError("group '" + name + "' is stopped; start it with modbus_group_start before triggering it");
   bool coalesced = false;
-  auto result = group->trigger(coalesced);
+  auto result = group->trigger(coalesced, cancel);
   json out = {{"name", name},
               {"success", result.success},
               {"tag_count", group->definition().tags.size()},

@@ -84,14 +84,18 @@ class PollingGroup {
   void start();
   /// Lets the current cycle finish, then stops; returns when the thread has ended.
   void stop();
+  /// The first half of stop(): no new cycle starts; returns at once.
+  void request_stop();
   /// HANDSHAKE: one poll now, or the result of one that started less than kCoalesceWindow ago.
-  PollResult trigger(bool& coalesced);
+  /// A poll for a call ends (ToolCancelled) soon after `cancel` is cancelled, so that a trigger
+  /// waiting on a hung device never outlives its call's deadline.
+  PollResult trigger(bool& coalesced, const CancelToken* cancel = nullptr);
   json status() const;
 
   static constexpr std::chrono::milliseconds kCoalesceWindow{1000};
 
  private:
-  PollResult poll();
+  PollResult poll(const CancelToken* cancel = nullptr);
   void run_fixed();
   void log_outcome(const PollResult& result);
 
@@ -145,12 +149,14 @@ class Poller {
   json delete_group(const std::string& name);
   json start_group(const std::string& name);
   json stop_group(const std::string& name);
-  json trigger_group(const std::string& name);
+  json trigger_group(const std::string& name, const CancelToken* cancel = nullptr);
   json status(const std::optional<std::string>& name);
   json samples(const json& arguments);
 
-  /// Refuses a host outside modbus.allowed_hosts (ToolError).
-  void check_host(const std::string& host) const;
+  /// Refuses a host outside modbus.allowed_hosts (ToolError) before any connection: a host listed
+  /// by name or address passes, and so does a name that a listed address or range may turn out
+  /// to cover (the device checks what it resolves to before connecting).
+  void check_host(const std::string& host, int port) const;
 
  private:
   std::shared_ptr<PollingGroup> find(const std::string& name);  // under groups_mutex_; throws ToolError
@@ -162,6 +168,9 @@ class Poller {
   mutable std::mutex groups_mutex_;  // guards store_ and groups_
   std::unique_ptr<SampleStore> store_;
   std::map<std::string, std::shared_ptr<PollingGroup>> groups_;
+  // Groups replaced or deleted whose last cycle may still run: shutdown() waits for them too,
+  // since they write to store_.
+  std::vector<std::shared_ptr<PollingGroup>> retiring_;
 };
 
 /// "2026-01-02T03:04:05.678Z" for Unix epoch milliseconds.

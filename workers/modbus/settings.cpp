@@ -31,7 +31,8 @@ Settings parse_settings(const json& object) {
   if (!object.is_object()) throw std::invalid_argument("modbus: must be a JSON object, got " + object.dump());
   static const char* known[] = {"db_path",           "max_running_groups",         "queue_capacity",
                                 "retention_hours",   "prune_interval_ms",          "response_timeout_ms",        "connect_timeout_ms",
-                                "reconnect_backoff_initial_ms", "reconnect_backoff_max_ms", "allowed_hosts"};
+                                "reconnect_backoff_initial_ms", "reconnect_backoff_max_ms", "allowed_hosts",
+                                "max_concurrent_calls", "max_devices"};
   for (auto it = object.begin(); it != object.end(); ++it) {
     bool ok = false;
     for (const char* k : known) ok = ok || it.key() == k;
@@ -70,7 +71,10 @@ Settings parse_settings(const json& object) {
         bad("allowed_hosts", "an array of non-empty strings", *it);
       s.allowed_hosts.push_back(h.get<std::string>());
     }
+    s.allowed = AllowList(s.allowed_hosts);
   }
+  s.max_concurrent_calls = static_cast<int>(integer(object, "max_concurrent_calls", s.max_concurrent_calls, 1, 256));
+  s.max_devices = static_cast<int>(integer(object, "max_devices", s.max_devices, 1, 65536));
   return s;
 }
 

@@ -22,6 +22,9 @@ int main() {
     // Reads and writes still work; group tools try to open again and report this to the caller.
     std::fprintf(stderr, "mcpd-worker-modbus: polling groups unavailable: %s\n", e.what());
   }
-  // Groups finish their cycle and the writer flushes; their running state stays stored.
-  return mcpd::run_worker("modbus", mcpd::modbus_tools(poller), [poller] { poller->shutdown(); });
+  // Groups finish their cycle and the writer flushes; their running state stays stored. Calls run
+  // side by side (modbus.max_concurrent_calls), so a device that answers slowly holds up only the
+  // calls to itself, and modbus_status answers while a read waits.
+  auto concurrency = static_cast<std::size_t>(poller->settings().max_concurrent_calls);
+  return mcpd::run_worker("modbus", mcpd::modbus_tools(poller), [poller] { poller->shutdown(); }, concurrency);
 }

@@ -14,10 +14,11 @@ namespace {
 constexpr std::uint64_t kCancelCheckEvery = 256;  // matches
 constexpr std::size_t kEnvelopeBytes = 1024;
 
-ToolResult run(const json& arguments, ToolContext& context) {
+ToolResult run(const json& arguments, ToolContext& context, const QueryLimits& limits) {
   std::string query_source = string_argument(arguments, "query", "");
   if (query_source.empty())
     throw ToolError("`query` is required: a tree-sitter query such as (function_definition name: (identifier) @name)");
+  check_query_limits(query_source, limits);
   std::int64_t max_captures = integer_argument(arguments, "max_captures", 1000, 1);
   std::size_t max_text_bytes = static_cast<std::size_t>(integer_argument(arguments, "max_text_bytes", 200, 0));
   Source source = load_source(arguments, context);
@@ -76,7 +77,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
 
 }  // namespace
 
-Tool code_query_tool() {
+Tool code_query_tool(const QueryLimits& limits) {
   Tool tool = parser_tool_base();
   tool.name = "code_query";
   tool.title = "Run a tree-sitter query over source";
@@ -126,7 +127,7 @@ Tool code_query_tool() {
         {"captures", {{"type", "array"}, {"items", capture}, {"description", "Captures in match order."}}},
         {"ignored_predicates", {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", "Predicates and directives present in the query but not evaluated."}}}}},
       {"required", {"language", "match_count", "capture_count", "truncated", "captures"}}};
-  tool.handler = run;
+  tool.handler = [limits](const json& arguments, ToolContext& context) { return run(arguments, context, limits); };
   return tool;
 }
 

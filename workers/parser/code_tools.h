@@ -2,13 +2,14 @@
 // parser_tools() lists them.
 #pragma once
 
+#include "query.h"
 #include "tool.h"
 
 namespace mcpd {
 
 Tool code_parse_tool();
 Tool code_outline_tool();
-Tool code_query_tool();
+Tool code_query_tool(const QueryLimits& limits = {});
 
 /// The fields every parser tool shares: annotations (read-only, idempotent), file-based caching
 /// keyed by `path`, and the default timeout.

@@ -11,8 +11,9 @@
 
 namespace mcpd {
 
-/// The parser tools, ready to register: code_parse, code_outline, code_query.
-std::vector<Tool> parser_tools();
+/// The parser tools, ready to register: code_parse, code_outline, code_query. `settings` is the
+/// config's `parser` object; throws std::invalid_argument naming a bad key ("parser.max_query_depth: ...").
+std::vector<Tool> parser_tools(const json& settings = json::object());
 
 /// Canonical names of the languages the tools parse, sorted: bash, c, cpp, go, javascript, ...
 std::vector<std::string> supported_languages();

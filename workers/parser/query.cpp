@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
 
 #include "tool.h"
 
@@ -66,6 +67,35 @@ std::string query_error_message(std::string_view source, std::uint32_t offset, T
 
 }  // namespace
 
+void check_query_limits(std::string_view source, const QueryLimits& limits) {
+  if (source.size() > limits.max_bytes)
+    throw ToolError("query: " + std::to_string(source.size()) + " bytes, over parser.max_query_bytes (" +
+                    std::to_string(limits.max_bytes) + ")");
+  // The same lexing as tree-sitter's query parser: "..." strings with backslash escapes and ';'
+  // comments to the end of the line hold no nesting.
+  std::size_t depth = 0;
+  for (std::size_t i = 0; i < source.size(); ++i) {
+    char c = source[i];
+    if (c == '"') {
+      for (++i; i < source.size() && source[i] != '"'; ++i)
+        if (source[i] == '\\') ++i;
+    } else if (c == ';') {
+      while (i < source.size() && source[i] != '\n') ++i;
+    } else if (c == '(' || c == '[') {
+      if (++depth > limits.max_depth) {
+        std::string_view line = source.substr(0, i);
+        std::size_t row = 1 + static_cast<std::size_t>(std::count(line.begin(), line.end(), '\n'));
+        std::size_t column = i - (line.rfind('\n') == std::string_view::npos ? 0 : line.rfind('\n') + 1) + 1;
+        throw ToolError("query nests deeper than " + std::to_string(limits.max_depth) + " levels at line " +
+                        std::to_string(row) + ", column " + std::to_string(column) + " (offset " + std::to_string(i) +
+                        ") (parser.max_query_depth)");
+      }
+    } else if ((c == ')' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+}
+
 /// One text predicate of a pattern, in the semantics of tree-sitter's own bindings: "#eq?" and
 /// friends must hold for every node of a quantified capture, "#any-eq?" for at least one.
 struct Query::Predicate {
@@ -77,7 +107,7 @@ struct Query::Predicate {
   bool against_capture = false;  // #eq? @a @b
   std::uint32_t other_capture = 0;
   std::string value;                // #eq? @a "value"
-  std::vector<std::string> values;  // #any-of?
+  std::set<std::string, std::less<>> values;  // #any-of?: a set, so a long list costs a lookup per node
   std::unique_ptr<RE2> regex;       // #match?
 };
 
@@ -139,7 +169,7 @@ Query::Query(const TSLanguage* language, std::string_view source) {
             predicate.kind = Predicate::Kind::any_of;
             for (std::size_t k = 1; k < args.size(); ++k) {
               if (args[k].type != TSQueryPredicateStepTypeString) fail("the values must be strings");
-              predicate.values.push_back(string_of(args[k]));
+              predicate.values.insert(string_of(args[k]));
             }
           } else {
             if (args.size() != 2) fail("expects two arguments");
@@ -235,7 +265,7 @@ bool Query::accepts(const TSQueryMatch& match, std::string_view source) const {
             result = RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), *predicate.regex);
             break;
           case Predicate::Kind::any_of:
-            result = std::find(predicate.values.begin(), predicate.values.end(), text) != predicate.values.end();
+            result = predicate.values.find(text) != predicate.values.end();
             break;
         }
         return result != predicate.negated;

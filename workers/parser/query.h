@@ -16,6 +16,18 @@
 
 namespace mcpd {
 
+/// Bounds on a query a user writes, checked before tree-sitter sees it: the library's query parser
+/// recurses once per nesting level (deep nesting overflows the stack) and its analysis grows with
+/// the query's size.
+struct QueryLimits {
+  std::size_t max_bytes = 64 << 10;
+  std::size_t max_depth = 64;
+};
+
+/// Throws ToolError when `source` is over `limits` (its bytes, or its nesting of '(' and '['
+/// outside strings and comments), naming the setting.
+void check_query_limits(std::string_view source, const QueryLimits& limits);
+
 /// Immutable once built, so one instance serves many threads; each run uses its own QueryCursor.
 class Query {
  public:

@@ -2,4 +2,4 @@
 #include "parser_tools.h"
 #include "worker_runtime.h"
 
-int main() { return mcpd::run_worker("parser", mcpd::parser_tools()); }
+int main() { return mcpd::run_worker("parser", mcpd::parser_tools(mcpd::worker_family_settings("parser"))); }

@@ -3,8 +3,12 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +28,7 @@
 #include <iostream>
 #include <iterator>
 #include <limits>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,6 +39,7 @@
 
 #include "frame.h"
 #include "json_text.h"
+#include "sandbox.h"
 #include "schema.h"
 #include "tool_runner.h"
 #include "worker_protocol.h"
@@ -255,24 +261,26 @@ struct CallRequest {
   std::optional<milliseconds> deadline;  // from the frame; else the tool's default_timeout
 };
 
-/// Runs calls one at a time on its own thread, so the main thread stays free to answer pings and
-/// pass on cancels, and watches the running call's deadline from a second thread, cancelling its
-/// token when it passes (softly: the coordinator enforces deadlines for real). The call thread
-/// sends each call's progress and its one outcome frame.
+/// Runs calls on call threads of its own (one, unless the kind runs several calls at once), so the
+/// main thread stays free to answer pings and pass on cancels, and watches the running calls'
+/// deadlines from another thread, cancelling a call's token when its deadline passes (softly: the
+/// coordinator enforces deadlines for real). A call thread sends each call's progress and its one
+/// outcome frame.
 class CallRunner {
  public:
   CallRunner(const WorkerConfig& config, std::vector<Tool> tools, FrameChannel& channel, Telemetry& telemetry,
-             Counters& counters, bool diverge)
+             Counters& counters, bool diverge, std::size_t concurrency)
       : config_(config),
         tools_(std::move(tools)),
         channel_(channel),
         telemetry_(telemetry),
         counters_(counters),
-        diverge_(diverge) {}
+        diverge_(diverge),
+        concurrency_(std::max<std::size_t>(concurrency, 1)) {}
 
   /// Starts the call and watchdog threads; they run until the process exits.
   void start() {
-    std::thread([this] { call_loop(); }).detach();
+    for (std::size_t i = 0; i < concurrency_; ++i) std::thread([this] { call_loop(); }).detach();
     std::thread([this] { watch_loop(); }).detach();
   }
 
@@ -286,11 +294,12 @@ class CallRunner {
       return;
     }
     std::unique_lock lock(mutex_);
-    if (jobs_.size() + (active_ ? 1 : 0) >= kMaxCallsHeld) {
-      std::string running = active_ ? active_->id : jobs_.front().request.id;
+    if (jobs_.size() + actives_.size() >= concurrency_ + 1) {
+      std::string running = !actives_.empty() ? actives_.front().id : jobs_.front().request.id;
       lock.unlock();
       send_error(call.id, "busy", "worker is busy with call '" + running + "' and holds at most " +
-                                      std::to_string(kMaxCallsHeld) + " calls (one running, one waiting)");
+                                      std::to_string(concurrency_ + 1) + " calls (" + std::to_string(concurrency_) +
+                                      " running, one waiting)");
       return;
     }
     Job job{std::move(call), tool, CancelToken{}, std::nullopt};
@@ -305,15 +314,16 @@ class CallRunner {
   /// Cancels call `id` if it is running; otherwise its outcome has already won the race.
   void cancel(const std::string& id) {
     std::unique_lock lock(mutex_);
-    if (active_ && active_->id == id) {
-      active_->cancel.cancel();
-      return;
-    }
+    for (auto& active : actives_)
+      if (active.id == id) {
+        active.cancel.cancel();
+        return;
+      }
     // A call still waiting never starts: it is answered as cancelled at once.
     for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
       if (it->request.id != id) continue;
       jobs_.erase(it);
-      in_flight_ = active_.has_value() || !jobs_.empty();
+      in_flight_ = !actives_.empty() || !jobs_.empty();
       lock.unlock();
       send_error(id, "cancelled", "cancelled before it started");
       idle_.notify_all();
@@ -323,7 +333,7 @@ class CallRunner {
 
   void cancel_running() {
     std::unique_lock lock(mutex_);
-    if (active_) active_->cancel.cancel();
+    for (auto& active : actives_) active.cancel.cancel();
     std::deque<Job> waiting = std::move(jobs_);
     jobs_.clear();
     lock.unlock();
@@ -332,7 +342,7 @@ class CallRunner {
 
   bool busy() const {
     std::lock_guard lock(mutex_);
-    return active_.has_value() || !jobs_.empty();
+    return !actives_.empty() || !jobs_.empty();
   }
 
   /// Waits until no call is in flight (its outcome sent) or `until` passes; true if idle.
@@ -352,7 +362,7 @@ class CallRunner {
       if (!deadline) unbounded = true;
       else if (!latest || *deadline > *latest) latest = deadline;
     };
-    if (active_) consider(active_->deadline);
+    for (const auto& active : actives_) consider(active.deadline);
     for (const auto& job : jobs_) consider(job.deadline);
     if (unbounded || !latest) {
       // No deadline: wait as long as it takes; the coordinator's own stop timer bounds this.
@@ -369,9 +379,8 @@ class CallRunner {
     CancelToken cancel;
     std::optional<Clock::time_point> deadline;
   };
-  /// One call running and one waiting: the coordinator pipelines the next call so the worker does
-  /// not sit idle for a round trip between calls.
-  static constexpr std::size_t kMaxCallsHeld = 2;
+  // At most concurrency_ calls running and one waiting: the coordinator pipelines the next call so
+  // the worker does not sit idle for a round trip between calls.
   struct Active {
     std::string id;
     CancelToken cancel;
@@ -399,28 +408,31 @@ class CallRunner {
       active.id = job.request.id;
       active.cancel = job.cancel;
       active.deadline = job.deadline;
-      active_ = std::move(active);
+      auto slot = actives_.insert(actives_.end(), std::move(active));
       watch_.notify_one();
       lock.unlock();
-      run(job);
+      run(job, slot);
     }
   }
 
   void watch_loop() {
     std::unique_lock lock(mutex_);
     for (;;) {
-      if (!active_ || !active_->deadline || active_->deadline_passed) {
-        watch_.wait(lock);
-        continue;
+      std::optional<Clock::time_point> next;
+      auto now = Clock::now();
+      for (auto& active : actives_) {
+        if (!active.deadline || active.deadline_passed) continue;
+        if (now < *active.deadline) {
+          if (!next || *active.deadline < *next) next = active.deadline;
+          continue;
+        }
+        active.deadline_passed = true;
+        active.cancel.cancel();
+        telemetry_.log("warning", "call passed its deadline; cancelled", {{"call", active.id}});
       }
-      auto deadline = *active_->deadline;
-      if (Clock::now() < deadline) {
-        watch_.wait_until(lock, deadline);
-        continue;  // woken early, by a new call, or at the deadline: look again
-      }
-      active_->deadline_passed = true;
-      active_->cancel.cancel();
-      telemetry_.log("warning", "call passed its deadline; cancelled", {{"call", active_->id}});
+      // Woken early, by a new call, or at the deadline: look again.
+      if (next) watch_.wait_until(lock, *next);
+      else watch_.wait(lock);
     }
   }
 
@@ -433,7 +445,7 @@ class CallRunner {
     std::optional<json> held;
   };
 
-  void run(Job& job) {
+  void run(Job& job, std::list<Active>::iterator slot) {
     const CallRequest& call = job.request;
     const Tool& tool = *job.tool;
     Progress progress;
@@ -485,12 +497,12 @@ class CallRunner {
       // Idle before the outcome goes out: the coordinator may send the next call the moment it
       // reads this one's result, and that call must not be refused as busy.
       std::lock_guard lock(mutex_);
-      active_.reset();
+      actives_.erase(slot);
       ++counters_.calls_served;
     }
     channel_.send_raw(frame);
     std::lock_guard lock(mutex_);
-    in_flight_ = !jobs_.empty();
+    in_flight_ = !actives_.empty() || !jobs_.empty();
     idle_.notify_all();
   }
 
@@ -529,10 +541,11 @@ class CallRunner {
   Telemetry& telemetry_;
   Counters& counters_;
   const bool diverge_;
+  const std::size_t concurrency_;  // calls running at once
   mutable std::mutex mutex_;
   std::condition_variable job_ready_, watch_, idle_;
-  std::deque<Job> jobs_;          // submitted, not yet taken by the call thread
-  std::optional<Active> active_;  // from submit until just before its outcome is sent
+  std::deque<Job> jobs_;          // submitted, not yet taken by a call thread
+  std::list<Active> actives_;     // from a call thread taking it until just before its outcome is sent
   bool in_flight_ = false;        // from submit until its outcome has been sent
 };
 
@@ -565,6 +578,26 @@ Tool runtime_fault_tool(FrameChannel& channel, bool idempotent) {
         std::memset(leaked.back().get(), 0x5a, 1u << 20);  // touched, so resident
       }
       result.structured = {{"fault", "leak"}, {"mb", mb}, {"rss_bytes", rss_bytes()}};
+    } else if (fault == "socket") {
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd >= 0) ::close(fd);
+      result.structured = {{"fault", "socket"}, {"allowed", true}};
+    } else if (fault == "exec") {
+      char path[] = "/nonexistent/mcpd-test-exec";
+      char* argv[] = {path, nullptr};
+      char* envp[] = {nullptr};
+      ::execve(path, argv, envp);
+      result.structured = {{"fault", "exec"}, {"allowed", true}};
+    } else if (fault == "namespace") {
+      // clone into a new user namespace, the way around a denied unshare; the child, if any, leaves.
+      long child = ::syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+      if (child == 0) ::_exit(0);
+      if (child > 0) ::waitpid(static_cast<pid_t>(child), nullptr, 0);
+      result.structured = {{"fault", "namespace"}, {"allowed", true}};
+    } else if (fault == "confinement") {
+      result.structured = {{"fault", "confinement"},
+                           {"dumpable", ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)},
+                           {"no_new_privs", ::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)}};
     } else if (fault == "stdout") {
       std::printf("stray printf from a tool\n");
       std::cout << "stray std::cout from a tool" << std::endl;
@@ -766,6 +799,10 @@ WorkerConfig parse_worker_config(std::string_view text) {
     if (!writes->is_boolean()) throw std::invalid_argument("allow_writes: must be true or false, got " + writes->dump());
     config.allow_writes = writes->get<bool>();
   }
+  if (auto seccomp = object.find("seccomp"); seccomp != object.end()) {
+    if (!seccomp->is_boolean()) throw std::invalid_argument("seccomp: must be true or false, got " + seccomp->dump());
+    config.seccomp = seccomp->get<bool>();
+  }
   return config;
 }
 
@@ -782,7 +819,7 @@ Tool test_fault_tool(bool idempotent) {
       {"properties",
        {{"fault",
          {{"type", "string"},
-          {"enum", {"ok", "crash", "hang", "garbage", "exit", "leak", "stdout"}},
+          {"enum", {"ok", "crash", "hang", "garbage", "exit", "leak", "stdout", "socket", "exec", "namespace", "confinement"}},
           {"description", "which fault to inject"}}},
         {"mb",
          {{"type", "integer"},
@@ -794,6 +831,9 @@ Tool test_fault_tool(bool idempotent) {
   tool.output_schema = {{"type", "object"},
                         {"properties",
                          {{"fault", {{"type", "string"}}},
+                          {"allowed", {{"type", "boolean"}}},
+                          {"dumpable", {{"type", "integer"}}},
+                          {"no_new_privs", {{"type", "integer"}}},
                           {"mb", {{"type", "integer"}}},
                           {"rss_bytes", {{"type", "integer"}}}}}};
   // test_fault is not idempotent (a retry after "crash" would only crash another worker);
@@ -806,7 +846,8 @@ Tool test_fault_tool(bool idempotent) {
   return tool;
 }
 
-int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<void()> before_exit) {
+int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<void()> before_exit,
+               std::size_t max_concurrent_calls) {
   // Die with the coordinator. The parent may have died before prctl took effect; then getppid()
   // has already changed and nobody will ever signal us.
   pid_t parent = ::getppid();
@@ -861,6 +902,24 @@ int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<v
   }
   if (fault == "exit_before_hello") return 1;
 
+  // Confinement, now that the libraries are loaded and the kind's own startup (the Modbus poller's
+  // database, for one) is done. Non-dumpable: no core file, and other processes of our user cannot
+  // attach to us or read our memory; it has to be set here because exec resets it.
+  if (::prctl(PR_SET_DUMPABLE, 0) != 0) {
+    say(std::string("prctl(PR_SET_DUMPABLE, 0): ") + std::strerror(errno));
+    return 4;
+  }
+  if (config.seccomp) {
+    try {
+      install_seccomp_filter(kind, stderr_prefix());
+    } catch (const std::exception& e) {
+      say(std::string("cannot install the seccomp filter: ") + e.what());
+      return 4;
+    }
+  } else {
+    say("seccomp filter off (worker_seccomp is false)");
+  }
+
   // Locals from here on live until quit(): every path below ends the process without returning,
   // so the detached threads may hold references to them.
   FrameChannel channel(fds->second);
@@ -887,12 +946,13 @@ int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<v
                   {"kind", kind},
                   {"version", MCPD_VERSION},
                   {"pid", ::getpid()},
-                  {"tools", names}});
+                  {"tools", names},
+                  {"max_calls", std::max<std::size_t>(max_concurrent_calls, 1)}});
   }
 
   Counters counters;
   Telemetry telemetry(channel, log_level_rank(config.log_level), counters);
-  CallRunner runner(config, std::move(tools), channel, telemetry, counters, diverge);
+  CallRunner runner(config, std::move(tools), channel, telemetry, counters, diverge, max_concurrent_calls);
   telemetry.start();
   runner.start();
   FrameLoop(fds->first, channel, telemetry, runner, counters, std::move(before_exit)).run();

@@ -1,14 +1,15 @@
 // The worker side of protocol/worker_protocol.h, shared by every worker kind: a kind's main() is one
 // line, `return run_worker("parser", parser_tools());`. The runtime owns the process: it reads frames
-// on its main thread, runs one call at a time on a call thread (so pings and cancels are answered
-// mid-call), enforces each call's deadline softly by cancelling its token, and batches tool logs
-// into telemetry frames from a background thread.
+// on its main thread, runs calls on call threads (one at a time unless the kind asks for more; pings
+// and cancels are answered mid-call), enforces each call's deadline softly by cancelling its token,
+// and batches tool logs into telemetry frames from a background thread.
 //
 // Exit status: 0 when stdin closes, after a shutdown frame, when the coordinator stops reading our
 // frames, or when the parent was already gone at start; 1 when the process could not set up its
 // channel; 2 for a missing or invalid MCPD_WORKER_CONFIG; 3 when the coordinator sends a frame that
 // breaks the protocol (garbage, an unknown type, a call without an id): the coordinator is broken
-// and the worker does not guess.
+// and the worker does not guess; 4 when it cannot confine itself (non-dumpable, seccomp filter).
+// A system call its filter denies kills it with SIGSYS (sandbox.h).
 //
 // ---------------------------------------------------------------------------------------------
 // TEST HOOKS: only when the configuration says "test_hooks": true. With test_hooks false (the
@@ -30,6 +31,13 @@
 //       "exit"    _exit(7) mid-call
 //       "leak"    allocates and touches `mb` MiB (default 64), keeps them, returns normally
 //       "stdout"  printf, std::cout and write(1) from the tool; frames must stay intact
+//       "socket"  socket(AF_INET, SOCK_STREAM): killed by the filter unless the kind may open
+//                 sockets; then result {"fault":"socket","allowed":true}
+//       "exec"    execve of a path that does not exist: killed by the filter unless the kind may
+//                 exec; then result {"fault":"exec","allowed":true} (the exec itself fails)
+//       "namespace" clone(CLONE_NEWUSER): killed by the filter (every kind); with the filter off
+//                 result {"fault":"namespace","allowed":true}
+//       "confinement" result {"fault":"confinement","dumpable":D,"no_new_privs":N} from prctl
 // ---------------------------------------------------------------------------------------------
 #pragma once
 
@@ -53,6 +61,7 @@ struct WorkerConfig {
   std::string log_level = "info";  // least severe level sent in telemetry (syslog names, debug..emergency)
   bool test_hooks = false;         // see TEST HOOKS above
   bool allow_writes = false;       // passed to tools as ToolContext::allow_writes
+  bool seccomp = true;             // install the kind's system call filter (sandbox.h) at start
 };
 
 /// Parses and checks MCPD_WORKER_CONFIG's text. Throws std::invalid_argument with a message naming
@@ -71,7 +80,13 @@ json worker_family_settings(const std::string& kind);
 /// running call has ended or been given up on: a stateful kind stops its own threads and flushes
 /// there (the Modbus poller writes its queued samples). It must be quick; the coordinator's stop
 /// timer still applies.
-int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<void()> before_exit = {});
+///
+/// `max_concurrent_calls` is how many calls run at once, each on a call thread of its own; the
+/// worker announces it in hello ("max_calls") and the pool sends it that many. 1 for every kind
+/// whose calls compete for the CPU; the Modbus worker runs more, so that a device that answers
+/// slowly never makes a call to another device wait.
+int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<void()> before_exit = {},
+               std::size_t max_concurrent_calls = 1);
 
 /// The test_fault tool as the coordinator sees it: name, schema {fault, mb} and an in-process
 /// handler that refuses with a ToolError, since faults exist only inside a worker with test hooks

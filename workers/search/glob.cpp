@@ -14,8 +14,26 @@ void append_literal(std::string& out, char c) {
   out += c;
 }
 
-// Translates glob[i..] up to `stop` (a ',' or '}' inside braces, or the end) and returns where it stopped.
-std::size_t translate(std::string_view g, std::size_t i, std::string& out, int brace_depth) {
+/// How a glob is quoted in an error: its start, so that a huge one does not make a huge message.
+std::string shown(std::string_view glob) {
+  constexpr std::size_t kShown = 100;
+  return glob.size() <= kShown ? std::string(glob) : std::string(glob.substr(0, kShown)) + "...";
+}
+
+struct Translation {
+  std::string_view g;
+  std::string& out;
+  const GlobLimits& limits;
+  // Once a '[' has no closing ']', no later one has either: they are literals without a scan to
+  // the end each, which would be quadratic in a line of '['s.
+  bool no_class_closes = false;
+};
+
+// Translates glob[i..] up to `stop` (a ',' or '}' inside braces, or the end) and returns where it
+// stopped. Recursion is bounded by the brace nesting, itself bounded by limits.max_nesting.
+std::size_t translate(Translation& t, std::size_t i, unsigned brace_depth) {
+  std::string_view g = t.g;
+  std::string& out = t.out;
   while (i < g.size()) {
     char c = g[i];
     if (brace_depth > 0 && (c == ',' || c == '}')) return i;
@@ -50,7 +68,7 @@ std::size_t translate(std::string_view g, std::size_t i, std::string& out, int b
       }
       bool first = true;
       bool closed = false;
-      while (j < g.size()) {
+      while (!t.no_class_closes && j < g.size()) {
         char d = g[j];
         if (d == ']' && !first) {
           closed = true;
@@ -68,6 +86,7 @@ std::size_t translate(std::string_view g, std::size_t i, std::string& out, int b
         first = false;
       }
       if (!closed) {  // an unclosed '[' is a literal
+        t.no_class_closes = true;
         append_literal(out, '[');
         ++i;
       } else {
@@ -75,11 +94,14 @@ std::size_t translate(std::string_view g, std::size_t i, std::string& out, int b
         i = j + 1;
       }
     } else if (c == '{') {
+      if (brace_depth + 1 > t.limits.max_nesting)
+        throw std::invalid_argument("glob '" + shown(g) + "' nests braces deeper than " +
+                                    std::to_string(t.limits.max_nesting) + " (search.max_glob_nesting)");
       out += "(?:";
       ++i;
       while (true) {
-        i = translate(g, i, out, brace_depth + 1);
-        if (i >= g.size()) throw std::invalid_argument("unclosed '{' in glob '" + std::string(g) + "'");
+        i = translate(t, i, brace_depth + 1);
+        if (i >= g.size()) throw std::invalid_argument("unclosed '{' in glob '" + shown(g) + "'");
         if (g[i] == '}') {
           ++i;
           break;
@@ -98,7 +120,10 @@ std::size_t translate(std::string_view g, std::size_t i, std::string& out, int b
 
 }  // namespace
 
-std::string glob_to_regex(std::string_view glob) {
+std::string glob_to_regex(std::string_view glob, const GlobLimits& limits) {
+  if (glob.size() > limits.max_bytes)
+    throw std::invalid_argument("glob '" + shown(glob) + "' is " + std::to_string(glob.size()) +
+                                " bytes, over search.max_glob_bytes (" + std::to_string(limits.max_bytes) + ")");
   std::string_view g = glob;
   bool anchored = false;
   if (!g.empty() && g.front() == '/') {
@@ -109,17 +134,19 @@ std::string glob_to_regex(std::string_view glob) {
   if (!anchored && g.find('/') != std::string_view::npos) anchored = true;
   std::string out;
   if (!anchored && !(g.size() >= 2 && g.substr(0, 2) == "**")) out += "(?:.*/)?";
-  translate(g, 0, out, 0);
+  Translation t{g, out, limits};
+  translate(t, 0, 0);
   return out;
 }
 
-Glob::Glob(std::string_view glob, bool case_insensitive) : regex_(glob_to_regex(glob)) {
+Glob::Glob(std::string_view glob, bool case_insensitive, const GlobLimits& limits)
+    : regex_(glob_to_regex(glob, limits)) {
   RE2::Options options;
   options.set_case_sensitive(!case_insensitive);
   options.set_dot_nl(true);
   options.set_log_errors(false);
   re_ = std::make_unique<RE2>(regex_, options);
-  if (!re_->ok()) throw std::invalid_argument("bad glob '" + std::string(glob) + "': " + re_->error());
+  if (!re_->ok()) throw std::invalid_argument("bad glob '" + shown(glob) + "': " + re_->error());
 }
 
 Glob::~Glob() = default;

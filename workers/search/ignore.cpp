@@ -1,60 +1,204 @@
 #include "ignore.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
+#include <mutex>
 #include <stdexcept>
+
+#include <re2/re2.h>
+#include <re2/set.h>
 
 namespace mcpd::search {
 
-IgnoreRules::IgnoreRules(std::string base, std::string_view text) : base_(std::move(base)) {
+/// The combined matcher: two RE2::Sets, one of the rules that match a path's last component
+/// (globs without a '/', matched against the name alone: each anchored at the name's start, so
+/// their DFA stays small however many there are; with a "(?:.*/)?" prefix each, thousands of them
+/// make a DFA that is rebuilt at every step), one of the rest, matched against the whole path.
+/// The rules' own RE2s are compiled only if a set cannot run (its DFA out of memory), then
+/// matched one by one.
+struct IgnoreRules::Compiled {
+  struct Part {
+    std::unique_ptr<RE2::Set> building;  // until compile()
+    std::unique_ptr<RE2::Set> set;       // null after compile(): empty, or too large to compile
+    std::vector<std::size_t> rule_of;    // set index -> rule index
+    bool failed = false;                 // too large: the rules are matched one by one
+  };
+  Part name, path;
+  bool ready = false;
+  std::once_flag fallback_once;
+  std::vector<std::unique_ptr<RE2>> fallback;
+};
+
+namespace {
+
+RE2::Options glob_options() {
+  RE2::Options options;
+  options.set_dot_nl(true);
+  options.set_log_errors(false);
+  // Room for the DFA of thousands of rules; past it, the rules are matched one by one.
+  options.set_max_mem(64 << 20);
+  return options;
+}
+
+}  // namespace
+
+IgnoreRules::IgnoreRules() = default;
+IgnoreRules::~IgnoreRules() = default;
+IgnoreRules::IgnoreRules(IgnoreRules&&) noexcept = default;
+IgnoreRules& IgnoreRules::operator=(IgnoreRules&&) noexcept = default;
+
+IgnoreRules::IgnoreRules(std::string base, std::string_view text, const IgnoreLimits& limits) : base_(std::move(base)) {
   std::size_t start = 0;
   while (start <= text.size()) {
     std::size_t end = text.find('\n', start);
     if (end == std::string_view::npos) end = text.size();
-    add_line(text.substr(start, end - start));
+    add_line(text.substr(start, end - start), limits);
     start = end + 1;
   }
+  compile();
 }
 
-IgnoreRules IgnoreRules::from_file(const std::filesystem::path& file, std::string base) {
+IgnoreRules IgnoreRules::from_file(const std::filesystem::path& file, std::string base, const IgnoreLimits& limits) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) return IgnoreRules(std::move(base), "");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return IgnoreRules(std::move(base), text.str());
+  if (!in) return IgnoreRules(std::move(base), "", limits);
+  std::string text(static_cast<std::size_t>(std::min<std::uint64_t>(limits.max_file_bytes, 1 << 16)), '\0');
+  std::size_t size = 0;
+  while (size < limits.max_file_bytes) {
+    if (size == text.size()) text.resize(std::min<std::uint64_t>(limits.max_file_bytes, text.size() * 2));
+    in.read(text.data() + size, static_cast<std::streamsize>(text.size() - size));
+    size += static_cast<std::size_t>(in.gcount());
+    if (!in) break;
+  }
+  bool over = size == limits.max_file_bytes && in.peek() != std::char_traits<char>::eof();
+  text.resize(size);
+  if (over) {
+    // The last line read may be cut: it goes with the rest.
+    auto nl = text.rfind('\n');
+    text.resize(nl == std::string::npos ? 0 : nl);
+  }
+  IgnoreRules rules(std::move(base), text, limits);
+  if (over) ++rules.skipped_;
+  return rules;
 }
 
-void IgnoreRules::add_line(std::string_view line) {
+bool IgnoreRules::parse(std::string_view line, const GlobLimits& limits, Rule& rule) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   // Trailing spaces are dropped unless escaped with a backslash.
   while (!line.empty() && line.back() == ' ' && !(line.size() >= 2 && line[line.size() - 2] == '\\'))
     line.remove_suffix(1);
-  if (line.empty() || line.front() == '#') return;
-  bool negated = false;
+  if (line.empty() || line.front() == '#') return false;
+  rule.negated = false;
   if (line.front() == '!') {
-    negated = true;
+    rule.negated = true;
     line.remove_prefix(1);
   } else if (line.size() >= 2 && line[0] == '\\' && (line[1] == '!' || line[1] == '#')) {
     line.remove_prefix(1);
   }
-  bool dir_only = false;
+  rule.dir_only = false;
   if (!line.empty() && line.back() == '/') {
-    dir_only = true;
+    rule.dir_only = true;
     line.remove_suffix(1);
   }
-  if (line.empty()) return;
-  try {
-    rules_.push_back(Rule{Glob(line), negated, dir_only});
-  } catch (const std::invalid_argument&) {
-    // git ignores a line it cannot parse; so do we.
+  if (line.empty()) return false;
+  rule.regex = glob_to_regex(line, limits);
+  // "**/x" is "x" at any depth: a name rule too, when x has no '/'. A leading "**" without a
+  // slash ("**x") matches top-level paths only, so it stays a path rule.
+  std::string_view name = line;
+  while (name.size() >= 3 && name.substr(0, 3) == "**/") name.remove_prefix(3);
+  rule.name_only = name.find('/') == std::string_view::npos && !(name.size() >= 2 && name.substr(0, 2) == "**");
+  if (rule.name_only)  // anchored by the '/', which adds a byte to the limit
+    rule.name_regex = glob_to_regex("/" + std::string(name), GlobLimits{limits.max_bytes + 1, limits.max_nesting});
+  return true;
+}
+
+bool IgnoreRules::add_parsed(Rule&& rule, std::string* error) {
+  // Parsed into a set as it is added (a parse, not a compile: cheap), so that a bad rule is
+  // refused by itself rather than failing the whole set.
+  if (!compiled_ || compiled_->ready) {
+    // A rule added after compile() (not done today) rebuilds the sets from the start.
+    auto fresh = std::make_unique<Compiled>();
+    auto old_rules = std::move(rules_);
+    rules_.clear();
+    compiled_ = std::move(fresh);
+    for (auto& r : old_rules) add_parsed(std::move(r), nullptr);
   }
+  auto& part = rule.name_only ? compiled_->name : compiled_->path;
+  if (!part.building) part.building = std::make_unique<RE2::Set>(glob_options(), RE2::ANCHOR_BOTH);
+  if (part.building->Add(rule.name_only ? rule.name_regex : rule.regex, error) < 0) return false;
+  part.rule_of.push_back(rules_.size());
+  rules_.push_back(std::move(rule));
+  return true;
+}
+
+void IgnoreRules::add_line(std::string_view line, const IgnoreLimits& limits) {
+  Rule rule;
+  try {
+    if (!parse(line, limits.glob, rule)) return;
+  } catch (const std::invalid_argument&) {
+    ++skipped_;  // git ignores a line it cannot parse; so do we, counting it
+    return;
+  }
+  if (rules_.size() >= limits.max_rules || !add_parsed(std::move(rule), nullptr)) ++skipped_;
+}
+
+void IgnoreRules::add_rule(std::string_view line, const GlobLimits& limits) {
+  Rule rule;
+  if (!parse(line, limits, rule)) return;
+  std::string error;
+  if (!add_parsed(std::move(rule), &error))
+    throw std::invalid_argument("bad glob '" + std::string(line.substr(0, 100)) + "': " + error);
+}
+
+void IgnoreRules::compile() {
+  if (!compiled_) compiled_ = std::make_unique<Compiled>();
+  if (compiled_->ready) return;
+  for (auto* part : {&compiled_->name, &compiled_->path}) {
+    if (part->building && part->building->Compile()) part->set = std::move(part->building);
+    else if (part->building) part->failed = true;
+    part->building.reset();
+  }
+  compiled_->ready = true;
 }
 
 Verdict IgnoreRules::match(std::string_view relative, bool is_dir) const {
-  for (auto it = rules_.rbegin(); it != rules_.rend(); ++it) {
-    if (it->dir_only && !is_dir) continue;
-    if (it->glob.matches(relative)) return it->negated ? Verdict::whitelist : Verdict::ignore;
+  if (rules_.empty()) return Verdict::none;
+  if (!compiled_ || !compiled_->ready) throw std::logic_error("IgnoreRules::match before compile()");
+  std::string_view name = relative;
+  if (auto slash = name.rfind('/'); slash != std::string_view::npos) name.remove_prefix(slash + 1);
+  // The last matching rule decides: the highest rule index either set reports.
+  std::size_t last = 0;  // rule index + 1; 0: none
+  bool ran = true;
+  std::vector<int> hits;
+  for (const auto* part : {&compiled_->name, &compiled_->path}) {
+    if (part->failed) ran = false;
+    if (!part->set) continue;
+    std::string_view text = part == &compiled_->name ? name : relative;
+    RE2::Set::ErrorInfo error{};
+    hits.clear();
+    if (!part->set->Match(re2::StringPiece(text.data(), text.size()), &hits, &error) &&
+        error.kind != RE2::Set::kNoError) {
+      ran = false;
+      break;
+    }
+    for (int i : hits) {
+      std::size_t rule = part->rule_of[static_cast<std::size_t>(i)];
+      if (rule + 1 > last && (!rules_[rule].dir_only || is_dir)) last = rule + 1;
+    }
+  }
+  if (ran) return last == 0 ? Verdict::none : rules_[last - 1].negated ? Verdict::whitelist : Verdict::ignore;
+  std::call_once(compiled_->fallback_once, [&] {
+    for (const auto& rule : rules_) {
+      const std::string& regex = rule.name_only ? rule.name_regex : rule.regex;
+      compiled_->fallback.push_back(std::make_unique<RE2>(regex, glob_options()));
+    }
+  });
+  for (std::size_t i = rules_.size(); i-- > 0;) {
+    if (rules_[i].dir_only && !is_dir) continue;
+    const RE2& re = *compiled_->fallback[i];
+    std::string_view text = rules_[i].name_only ? name : relative;
+    if (re.ok() && RE2::FullMatch(re2::StringPiece(text.data(), text.size()), re))
+      return rules_[i].negated ? Verdict::whitelist : Verdict::ignore;
   }
   return Verdict::none;
 }

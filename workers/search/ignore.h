@@ -3,44 +3,80 @@
 // anchoring by a leading or middle '/', "**". Within one file the last matching rule decides.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "glob.h"
 
+
 namespace mcpd::search {
 
 /// What a set of rules says about a path.
 enum class Verdict { none, ignore, whitelist };
 
+/// Bounds on one ignore file, which a hostile repository writes: bytes read (the rest is not read)
+/// and rules kept (later lines are skipped), each glob within `glob`.
+struct IgnoreLimits {
+  GlobLimits glob;
+  std::uint64_t max_file_bytes = 1 << 20;
+  std::size_t max_rules = 10000;
+};
+
 /// The parsed rules of one ignore file, matched against paths relative to `base` (the file's
-/// directory).
+/// directory). All rules are compiled into RE2::Sets, so a path costs a scan of its name and one of
+/// its path however many rules there are (plus a step per rule that matches), not a regex run per
+/// rule.
 class IgnoreRules {
  public:
-  IgnoreRules() = default;
-  /// Parses `text`; lines that do not compile are skipped, as git does with bad lines.
-  IgnoreRules(std::string base, std::string_view text);
-  /// Reads `file` (missing or unreadable: no rules).
-  static IgnoreRules from_file(const std::filesystem::path& file, std::string base);
+  IgnoreRules();
+  /// Parses `text` and compiles; lines that do not compile or are over `limits` are skipped and
+  /// counted (skipped()), as git skips bad lines.
+  IgnoreRules(std::string base, std::string_view text, const IgnoreLimits& limits = {});
+  /// Reads `file` (missing or unreadable: no rules; beyond limits.max_file_bytes: not read, and
+  /// the file counts as one skipped line).
+  static IgnoreRules from_file(const std::filesystem::path& file, std::string base, const IgnoreLimits& limits = {});
+  ~IgnoreRules();
+  IgnoreRules(IgnoreRules&&) noexcept;
+  IgnoreRules& operator=(IgnoreRules&&) noexcept;
 
-  /// Adds one rule line (used for -g overrides too).
-  void add_line(std::string_view line);
+  /// Adds one rule line of an ignore file; a bad one is skipped and counted. Call compile() after
+  /// the last one.
+  void add_line(std::string_view line, const IgnoreLimits& limits = {});
+  /// Adds one rule the user gave (-g overrides); throws std::invalid_argument naming it when it
+  /// does not compile.
+  void add_rule(std::string_view line, const GlobLimits& limits = {});
+  /// Builds the combined matcher; match() needs it.
+  void compile();
   bool empty() const { return rules_.empty(); }
   const std::string& base() const { return base_; }
+  /// Lines skipped: bad, over a limit, or the whole rest of a file over its byte limit.
+  std::size_t skipped() const { return skipped_; }
 
   /// The verdict for `relative` (relative to base(), '/'-separated).
   Verdict match(std::string_view relative, bool is_dir) const;
 
  private:
   struct Rule {
-    Glob glob;
-    bool negated;
-    bool dir_only;
+    std::string regex;       // matched against the whole relative path
+    std::string name_regex;  // with name_only: matched against the last component instead
+    bool name_only = false;
+    bool negated = false;
+    bool dir_only = false;
   };
+  struct Compiled;
+  /// Parses one line into `rule`; false for a comment or blank line. Throws std::invalid_argument.
+  static bool parse(std::string_view line, const GlobLimits& limits, Rule& rule);
+  /// Adds a parsed rule to the set being built; false (with `error`) when RE2 refuses it.
+  bool add_parsed(Rule&& rule, std::string* error);
+
   std::string base_;
   std::vector<Rule> rules_;
+  std::size_t skipped_ = 0;
+  std::unique_ptr<Compiled> compiled_;  // the set being built until compile(), then the matcher
 };
 
 /// The user's global gitignore as rg finds it (ignore crate, gitconfig_excludes_path): core.excludesFile

@@ -17,6 +17,9 @@ namespace mcpd::search {
 
 namespace {
 
+// The longest RE2 error message passed on.
+constexpr std::size_t kMaxErrorBytes = 200;
+
 // ripgrep's \W, Unicode-aware (RE2's \W is ASCII only).
 constexpr const char* kNonWord = R"([^\pL\p{Nl}\pM\p{Nd}\p{Pc}])";
 
@@ -187,6 +190,9 @@ bool may_fold_to_ascii(std::string_view body, bool case_insensitive) {
 }  // namespace
 
 void Matcher::build_prefilter(bool may_fold) {
+  // RE2's prefilter analysis copies a literal run's growing string once per character, quadratic
+  // in the run's length: past this size a pattern is run through RE2 alone, whose cost is linear.
+  if (regex_.size() > kMaxPrefilterRegexBytes) return;
   RE2::Options options;
   options.set_log_errors(false);
   options.set_never_nl(true);
@@ -220,21 +226,32 @@ void Matcher::build_prefilter(bool may_fold) {
   }
   std::vector<bool> absent(atoms.size(), false);
   if (!passes(absent)) return;  // cannot match at all: leave it to RE2
+  // Each passes() walks the whole prefilter tree: only the cheapest few atoms are tried, so that
+  // a pattern with thousands of atoms costs a bounded number of walks, not one per atom.
+  std::vector<std::size_t> tried;
+  for (std::size_t i = 0; i < atoms.size(); ++i)
+    if (usable[i]) tried.push_back(i);
+  std::stable_sort(tried.begin(), tried.end(),
+                   [&](std::size_t a, std::size_t b) { return literal_cost(lits[a]) < literal_cost(lits[b]); });
+  const bool all_tried = tried.size() <= kMaxPrefilterTrials;
+  if (!all_tried) tried.resize(kMaxPrefilterTrials);
   std::vector<std::size_t> chosen;
   // One atom every match needs: the cheapest.
-  for (std::size_t i = 0; i < atoms.size(); ++i) {
-    if (!usable[i]) continue;
+  for (std::size_t i : tried) {
     absent[i] = true;
     bool required = !passes(absent);
     absent[i] = false;
-    if (required && (chosen.empty() || literal_cost(lits[i]) < literal_cost(lits[chosen[0]]))) chosen = {i};
+    if (required) {
+      chosen = {i};
+      break;
+    }
   }
   if (chosen.empty()) {
     // Else a small set of atoms of which every match needs one: all usable ones, then drop the
     // costliest while the rest still cover every match.
-    std::vector<std::size_t> set;
-    for (std::size_t i = 0; i < atoms.size(); ++i)
-      if (usable[i]) set.push_back(i), absent[i] = true;
+    if (!all_tried) return;
+    std::vector<std::size_t> set = tried;
+    for (std::size_t i : set) absent[i] = true;
     if (set.empty() || passes(absent)) return;
     std::sort(set.begin(), set.end(),
               [&](std::size_t a, std::size_t b) { return literal_cost(lits[a]) > literal_cost(lits[b]); });
@@ -285,19 +302,27 @@ Matcher::Matcher(const PatternSpec& spec) : word_(spec.word), max_mem_(spec.max_
   std::string body = spec.fixed_strings ? RE2::QuoteMeta(spec.pattern) : spec.pattern;
   if (spec.fixed_strings && !case_insensitive_ && !word_ && spec.pattern.find('\n') == std::string::npos)
     literal_ = spec.pattern;
-  // Check the pattern alone first, so that an error's position refers to what the user wrote.
   RE2::Options options;
   options.set_log_errors(false);
   options.set_never_nl(true);
   options.set_case_sensitive(!case_insensitive_);
   options.set_max_mem(max_mem_);
-  {
+  regex_ = "(?m)" + (word_ ? std::string("(?:^|") + kNonWord + ")(" + body + ")(?:" + kNonWord + "|$)" : body);
+  // Without word wrapping the regex compiles exactly when the pattern does (a flag prefix balances
+  // nothing): it is compiled once, and the pattern alone only to explain a failure. Wrapped, the
+  // pattern is checked alone first, so that "a)|(b" cannot pass by closing the wrapper's groups.
+  if (!word_) re_ = std::make_unique<RE2>(regex_, options);
+  if (word_ || !re_->ok()) {
+    // Alone, so that an error's position refers to what the user wrote.
     RE2 alone(body, options);
     if (!alone.ok()) {
       if (alone.error_code() == RE2::ErrorPatternTooLarge)
         throw std::invalid_argument("pattern too large: it needs more than " + std::to_string(max_mem_ >> 20) +
                                     " MiB compiled (search.max_regex_memory_bytes)");
       std::string error = alone.error();
+      // RE2 quotes the rest of the pattern in some errors ("missing ]: [..."): a long pattern's
+      // error is cut, its position says where.
+      if (error.size() > kMaxErrorBytes) error = error.substr(0, kMaxErrorBytes) + "...";
       std::string arg = alone.error_arg();
       auto at = arg.empty() ? std::string::npos : spec.pattern.find(arg);
       if (alone.error_code() == RE2::ErrorMissingParen) at = unclosed_paren(spec.pattern);
@@ -305,13 +330,12 @@ Matcher::Matcher(const PatternSpec& spec) : word_(spec.word), max_mem_(spec.max_
       throw std::invalid_argument("invalid regex" + where + ": " + error);
     }
   }
-  regex_ = "(?m)" + (word_ ? std::string("(?:^|") + kNonWord + ")(" + body + ")(?:" + kNonWord + "|$)" : body);
-  re_ = std::make_unique<RE2>(regex_, options);
+  if (word_) re_ = std::make_unique<RE2>(regex_, options);
   if (!re_->ok()) {
     if (re_->error_code() == RE2::ErrorPatternTooLarge)
       throw std::invalid_argument("pattern too large: it needs more than " + std::to_string(max_mem_ >> 20) +
                                   " MiB compiled (search.max_regex_memory_bytes)");
-    throw std::invalid_argument("invalid regex: " + re_->error());
+    throw std::invalid_argument("invalid regex: " + re_->error().substr(0, kMaxErrorBytes));
   }
   if (literal_.empty()) build_prefilter(may_fold_to_ascii(body, case_insensitive_));
 }

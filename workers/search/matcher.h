@@ -64,6 +64,11 @@ class Matcher {
   /// The prefilter's literals (empty: every match is searched with RE2 over the whole text).
   const std::vector<Literal>& prefilter() const { return prefilter_; }
 
+  /// Larger regexes get no prefilter (RE2's analysis of them is quadratic in a literal's length).
+  static constexpr std::size_t kMaxPrefilterRegexBytes = 8192;
+  /// The most atoms tried as the required one (each trial walks the whole prefilter tree).
+  static constexpr std::size_t kMaxPrefilterTrials = 32;
+
  private:
   void build_prefilter(bool may_fold);
   /// Calls on_line(line_start, line_end) for each line holding a prefilter literal, in order,

@@ -16,6 +16,7 @@
 
 #include "glob.h"
 #include "json_text.h"
+#include "thread_errors.h"
 #include "tree_watcher.h"
 #include "trigram_index.h"
 
@@ -79,6 +80,16 @@ void run_reporting(const std::function<void()>& work, const std::function<void()
   done.get();
 }
 
+/// Says, once per walk, that ignore-file lines were skipped (bad globs, over a limit), so that a
+/// hostile repository's ignore files are visible rather than silently half-applied.
+void log_skipped(const WalkCounters& counters, const std::string& dir, const ToolContext& context) {
+  std::uint64_t skipped = counters.ignore_lines_skipped.load();
+  if (skipped && context.log)
+    context.log("warning", "skipped " + std::to_string(skipped) + " ignore-file line(s) under '" + dir +
+                               "': bad globs or over search.max_glob_bytes, max_glob_nesting, "
+                               "max_ignore_rules or max_ignore_file_bytes");
+}
+
 std::string join(const std::string& dir, const std::string& rel) {
   return dir == "/" ? "/" + rel : dir + "/" + rel;
 }
@@ -102,6 +113,7 @@ struct FileResult {
   bool stale = false;  // stat mode: pruned by an index entry whose stat no longer holds
   std::vector<MatchRecord> matches;
   std::uint64_t lines = 0, count = 0;  // matching lines, matches
+  std::uint64_t bytes = 0;  // what the matches hold (texts and context lines), as the answer counts them
 };
 
 std::string line_text(std::string_view line, std::size_t max_bytes, bool& cut) {
@@ -178,8 +190,12 @@ void search_content(std::string_view text, const Matcher& matcher, const TextQue
       m.after.push_back(line_text(text.substr(ns, ne - ns), query.max_line_bytes, cut));
       e = ne;
     }
+    out.bytes += m.text.size() + 120;
+    for (const auto& b : m.before) out.bytes += b.size() + 4;
+    for (const auto& a : m.after) out.bytes += a.size() + 4;
     out.matches.push_back(std::move(m));
-    return true;
+    // Past the answer's size the collector cuts anyway (it sees this last match cross it).
+    return !(query.max_result_bytes && out.bytes > query.max_result_bytes);
   });
 }
 
@@ -231,6 +247,7 @@ struct Tree {
   TrigramIndex index;
   std::uint64_t max_indexed_files = 0, max_index_bytes = 0;
   bool index_full = false;  // reached a limit; cleared once removals bring it under 90% of both
+  std::string index_error;  // why the indexer thread ended early (it threw), shown in stats
   struct Listing {
     std::uint64_t generation;
     std::shared_ptr<const std::vector<std::string>> files;
@@ -260,7 +277,7 @@ struct Tree {
       index.clear();
       listings.clear();
       unindexable.clear();
-      index_full = false;
+      index_full = !index_error.empty();  // a failed indexer is gone: nothing may be queued for it
       batch_reset = true;
       return;
     }
@@ -317,7 +334,9 @@ SearchSettings SearchSettings::from_json(const json& settings) {
   static const std::set<std::string> known = {"threads",          "index",          "max_indexed_files",
                                               "max_index_bytes",  "max_watched_dirs", "max_file_bytes",
                                               "max_regex_memory_bytes", "max_trees", "max_listed_files",
-                                              "progress_interval_ms"};
+                                              "progress_interval_ms", "max_pattern_bytes", "max_globs",
+                                              "max_glob_bytes", "max_glob_nesting", "max_ignore_file_bytes",
+                                              "max_ignore_rules"};
   for (const auto& [key, value] : settings.items())
     if (!known.count(key)) {
       std::string list;
@@ -333,11 +352,26 @@ SearchSettings SearchSettings::from_json(const json& settings) {
   unsigned_key("max_trees", 1, 1024, s.max_trees);
   unsigned_key("max_listed_files", 1, 1ull << 31, s.max_listed_files);
   unsigned_key("progress_interval_ms", 1, 60000, s.progress_interval_ms);
+  unsigned_key("max_pattern_bytes", 1, 1ull << 30, s.max_pattern_bytes);
+  unsigned_key("max_globs", 1, 1ull << 24, s.max_globs);
+  unsigned_key("max_glob_bytes", 1, 1ull << 20, s.max_glob_bytes);
+  unsigned_key("max_glob_nesting", 1, 64, s.max_glob_nesting);
+  unsigned_key("max_ignore_file_bytes", 1, 1ull << 30, s.max_ignore_file_bytes);
+  unsigned_key("max_ignore_rules", 1, 1ull << 24, s.max_ignore_rules);
   if (settings.contains("index")) {
     if (!settings["index"].is_boolean()) throw std::invalid_argument("search.index: must be true or false");
     s.index = settings["index"].get<bool>();
   }
   return s;
+}
+
+IgnoreLimits SearchSettings::ignore_limits() const {
+  IgnoreLimits limits;
+  limits.glob.max_bytes = static_cast<std::size_t>(max_glob_bytes);
+  limits.glob.max_nesting = static_cast<unsigned>(max_glob_nesting);
+  limits.max_file_bytes = max_ignore_file_bytes;
+  limits.max_rules = static_cast<std::size_t>(max_ignore_rules);
+  return limits;
 }
 
 SearchEngine::SearchEngine(SearchSettings settings) : settings_(settings) {
@@ -436,6 +470,7 @@ std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree
     throw ToolError(e.what());
   }
   context.check_cancelled();
+  log_skipped(counters, tree.root, context);
   if (overflow) {
     std::lock_guard lock(tree.mutex);
     if (tree.streamed.size() > 16) tree.streamed.clear();
@@ -454,7 +489,7 @@ namespace {
 // the queued files in batches, reading again the files of a batch that an event touched while the
 // batch was being read (only those: a busy build directory elsewhere in the tree must not starve
 // the index).
-void run_indexer(Tree* tree, SearchSettings settings) {
+void index_files(Tree* tree, const SearchSettings& settings) {
   std::vector<char> buffer;
   std::unique_lock lock(tree->mutex);
   // Started by a query before it answers: let it answer first rather than compete with it for
@@ -500,6 +535,7 @@ void run_indexer(Tree* tree, SearchSettings settings) {
     for (auto& rel : batch) {
       std::size_t size = 0;
       struct stat st;
+      if (settings.before_index_file) settings.before_index_file(join(tree->root, rel));
       if (read_file(join(tree->root, rel), buffer, size, settings.max_file_bytes, &st) != ReadStatus::ok) {
         skipped.push_back(std::move(rel));
         continue;
@@ -553,6 +589,30 @@ void run_indexer(Tree* tree, SearchSettings settings) {
       tree->queued.clear();
     }
   }
+}
+
+void run_indexer(Tree* tree, SearchSettings settings) {
+  FirstError error;
+  error.run([&] { index_files(tree, settings); });
+  if (!error.failed()) return;
+  std::string what = "unknown error";
+  try {
+    error.rethrow();
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  // The index only prunes: searches go on without it. It stays full for good (a zero file limit
+  // is never under 90%), so nothing more is queued for an indexer that is gone.
+  std::lock_guard lock(tree->mutex);
+  tree->index_error = "the indexer stopped: " + what;
+  tree->index_full = true;
+  tree->max_indexed_files = 0;
+  tree->queue.clear();
+  tree->queued.clear();
+  tree->batch_open = false;
+  tree->indexing = false;
+  tree->idle.notify_all();
 }
 
 json stats_json(const Counts& c, std::size_t listed, std::size_t candidates, bool index_used, std::size_t indexed,
@@ -662,6 +722,10 @@ json text_answer(const std::string& dir, const std::vector<Hit>& hits, const Tex
 
 json SearchEngine::search_text(const std::string& target, const TextQuery& query, ToolContext& context) {
   auto started = Clock::now();
+  if (query.pattern.pattern.size() > settings_.max_pattern_bytes)
+    throw ToolError("pattern: " + std::to_string(query.pattern.pattern.size()) +
+                    " bytes, over search.max_pattern_bytes (" + std::to_string(settings_.max_pattern_bytes) +
+                    "); search for a shorter part of it");
   Matcher matcher = [&] {
     try {
       return Matcher(query.pattern);
@@ -693,6 +757,7 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
   std::vector<TrigramIndex::Entry> pruned_entries;  // stat mode: what to compare
   std::vector<std::uint32_t> pruned_slot(n, UINT32_MAX);
   bool index_used = false, stat_mode = false, index_full = false;
+  std::string index_error;
   std::size_t indexed = 0, pending = 0, candidates = n;
   std::vector<std::string> unindexed;
   if (tree) {
@@ -730,11 +795,17 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
   const bool by_files = query.output != OutputMode::matches;
   const std::size_t cap = query.max_results;
   std::atomic<std::size_t> next{0}, units{0}, finished{0};
+  std::atomic<std::uint64_t> kept_bytes{0};
   CancelToken cancel = context.cancel;
-  auto worker = [&] {
+  FirstError errors;
+  auto over_budget = [&] {
+    return query.max_result_bytes && kept_bytes.load(std::memory_order_relaxed) > query.max_result_bytes;
+  };
+  auto search = [&] {
     std::vector<char> buffer;
     while (true) {
-      if (cancel.cancelled() || units.load(std::memory_order_relaxed) > cap) return;
+      if (cancel.cancelled() || errors.failed() || units.load(std::memory_order_relaxed) > cap || over_budget())
+        return;
       std::size_t i = next.fetch_add(1);
       if (i >= n) return;
       FileResult& r = results[i];
@@ -753,12 +824,15 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
         }
         r.stale = true;  // changed since indexed: searched now, indexed again below
       }
+      if (settings_.before_search_file) settings_.before_search_file(path);
       search_file(path, matcher, query, cap + 1, settings_.max_file_bytes, buffer, r);
       if (r.status == FileStatus::searched)
         units.fetch_add(by_files ? (r.lines ? 1 : 0) : r.matches.size(), std::memory_order_relaxed);
+      kept_bytes.fetch_add(r.bytes, std::memory_order_relaxed);
       finished.fetch_add(1, std::memory_order_relaxed);
     }
   };
+  auto worker = [&] { errors.run(search); };
   run_reporting(
       [&] {
         std::vector<std::thread> pool;
@@ -766,6 +840,7 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
         for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
         worker();
         for (auto& t : pool) t.join();
+        errors.rethrow();
       },
       [&] {
         context.report(static_cast<double>(finished.load()), static_cast<double>(n),
@@ -789,6 +864,7 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
       }
     pending = tree->queue.size();
     index_full = tree->index_full;
+    index_error = tree->index_error;
     if (wake) {
       if (!tree->indexer.joinable()) tree->indexer = std::thread(run_indexer, tree.get(), settings_);
       tree->wake.notify_all();
@@ -806,6 +882,7 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
   double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
   out["stats"] =
       stats_json(counts, n, candidates, index_used, indexed, pending, index_full, listing_reused, false, elapsed);
+  if (!index_error.empty()) out["stats"]["index"]["error"] = index_error;
   return out;
 }
 
@@ -820,6 +897,7 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
   std::mutex mutex;
   std::map<std::string, FileResult> kept;
   std::size_t kept_units = 0;
+  std::uint64_t kept_bytes = 0;
   Counts counts;
   WalkCounters walked;
   std::atomic<std::size_t> finished{0};
@@ -838,7 +916,8 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
   std::function<bool()> cancelled = [cancel] { return cancel.cancelled(); };
   // Whether `rel` sorts after every path kept while the kept ones already fill the cap.
   auto beyond_cap = [&](const std::string& rel) {
-    return kept_units > cap && !kept.empty() && rel > kept.rbegin()->first;
+    bool full = kept_units > cap || (query.max_result_bytes && kept_bytes > query.max_result_bytes);
+    return full && !kept.empty() && rel > kept.rbegin()->first;
   };
   auto on_file = [&](unsigned worker, std::string&& rel) {
     if (cancel.cancelled()) return;
@@ -854,15 +933,24 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
       if (beyond_cap(rel)) return;
     }
     FileResult r;
-    search_file(join(dir, rel), matcher, query, cap + 1, settings_.max_file_bytes, buffers[worker], r);
+    std::string path = join(dir, rel);
+    if (settings_.before_search_file) settings_.before_search_file(path);
+    search_file(path, matcher, query, cap + 1, settings_.max_file_bytes, buffers[worker], r);
     finished.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(mutex);
     counts.add(r);
     if (r.status != FileStatus::searched || r.lines == 0 || beyond_cap(rel)) return;
     kept_units += units_of(r);
+    kept_bytes += r.bytes;
     kept.emplace(std::move(rel), std::move(r));
-    while (kept.size() > 1 && kept_units - units_of(std::prev(kept.end())->second) > cap) {
-      kept_units -= units_of(std::prev(kept.end())->second);
+    // The last path goes while the others hold enough units, or more bytes than the answer can.
+    while (kept.size() > 1) {
+      const FileResult& last = std::prev(kept.end())->second;
+      if (kept_units - units_of(last) <= cap &&
+          !(query.max_result_bytes && kept_bytes - last.bytes > query.max_result_bytes))
+        break;
+      kept_units -= units_of(last);
+      kept_bytes -= last.bytes;
       kept.erase(std::prev(kept.end()));
     }
   };
@@ -878,6 +966,7 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
     throw ToolError(e.what());
   }
   context.check_cancelled();
+  log_skipped(walked, dir, context);
   std::size_t pending = 0;
   bool index_full = false;
   if (tree && overflow) {
@@ -922,6 +1011,10 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
   const std::size_t indexed = 0;
   out["stats"] = stats_json(counts, listed_files, listed_files, false, indexed, pending, index_full, false,
                             !tree || overflow, elapsed);
+  if (tree) {
+    std::lock_guard lock(tree->mutex);
+    if (!tree->index_error.empty()) out["stats"]["index"]["error"] = tree->index_error;
+  }
   return out;
 }
 
@@ -930,10 +1023,10 @@ namespace {
 /// search_files' test of one path: a glob, or a case-insensitive fragment of the file name.
 class NameTest {
  public:
-  explicit NameTest(const std::string& pattern) {
+  NameTest(const std::string& pattern, const GlobLimits& limits) {
     if (has_glob_meta(pattern)) {
       try {
-        glob_.emplace(pattern);
+        glob_.emplace(pattern, false, limits);
       } catch (const std::invalid_argument& e) {
         throw ToolError(e.what());
       }
@@ -977,7 +1070,7 @@ json SearchEngine::search_files(const std::string& target, const FilesQuery& que
   struct stat st;
   if (::stat(target.c_str(), &st) != 0) throw ToolError("cannot read '" + target + "': " + std::strerror(errno));
   if (!S_ISDIR(st.st_mode)) throw ToolError("path '" + target + "' is not a directory");
-  NameTest test(query.pattern);
+  NameTest test(query.pattern, query.filter.limits.glob);
   auto tree = tree_for(target);
   bool reused = false;
   auto files = listing(*tree, query.filter, context, reused);
@@ -995,7 +1088,7 @@ json SearchEngine::search_files(const std::string& target, const FilesQuery& que
 json SearchEngine::stream_files(const std::string& dir, const FilesQuery& query, ToolContext& context,
                                 Clock::time_point started) {
   // The max_results smallest matching paths, kept in a bounded set while the walk streams.
-  NameTest test(query.pattern);
+  NameTest test(query.pattern, query.filter.limits.glob);
   std::mutex mutex;
   std::set<std::string> kept;
   std::size_t matched = 0;
@@ -1021,6 +1114,7 @@ json SearchEngine::stream_files(const std::string& dir, const FilesQuery& query,
     throw ToolError(e.what());
   }
   context.check_cancelled();
+  log_skipped(walked, dir, context);
   json list = json::array();
   for (const auto& rel : kept) list.push_back(replace_invalid_utf8(rel));
   return files_answer(dir, std::move(list), matched, walked.files.load(), query.max_results, false, true, started);

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,6 +46,20 @@ struct SearchSettings {
   std::uint64_t max_trees = 8;  // directories with their own listing and index, least recent evicted
   std::uint64_t max_listed_files = 1000000;  // paths kept in listings per tree; a larger walk is streamed
   std::uint64_t progress_interval_ms = 250;  // how often a running search reports progress
+  std::uint64_t max_pattern_bytes = 256 << 10;  // search_text's pattern; RE2 compiles it in linear time
+  std::uint64_t max_globs = 1024;                // include + exclude globs of one call
+  std::uint64_t max_glob_bytes = 4096;           // one glob (argument or ignore-file line)
+  std::uint64_t max_glob_nesting = 8;            // brace nesting of one glob
+  std::uint64_t max_ignore_file_bytes = 1 << 20; // read of one ignore file; the rest is skipped
+  std::uint64_t max_ignore_rules = 10000;        // rules of one ignore file; later lines are skipped
+
+  /// Test hooks, never set from JSON: run before each file is searched, or indexed, on the thread
+  /// doing it, so that a test can make such a thread throw as only a fault (an allocation
+  /// failure) would.
+  std::function<void(const std::string& path)> before_search_file, before_index_file;
+
+  /// The bounds a walk applies to globs and ignore files.
+  IgnoreLimits ignore_limits() const;
 
   /// Reads the settings object; throws std::invalid_argument naming the key ("search.threads: ...").
   static SearchSettings from_json(const json& settings);
@@ -61,6 +76,10 @@ struct TextQuery {
   std::size_t max_per_file = 0;  // matching lines per file, 0: no limit
   std::size_t max_line_bytes = 2000;
   OutputMode output = OutputMode::matches;
+  // The answer's size bound (the context's max_result_bytes): matches and their context lines are
+  // kept only up to about this much, so that context lines times matches cannot grow the worker
+  // beyond what the answer could hold anyway. 0: no bound.
+  std::size_t max_result_bytes = 0;
 };
 
 /// One search_files call.

@@ -69,18 +69,28 @@ std::string target_of(const json& args, const ToolContext& context) {
   return resolve_in_roots(path, context.roots).string();
 }
 
-search::WalkFilter filter_of(const json& args, bool globs) {
+search::WalkFilter filter_of(const json& args, bool globs, const SearchSettings& settings) {
   search::WalkFilter filter;
   filter.hidden = flag(args, "hidden");
   filter.no_ignore = flag(args, "no_ignore");
+  filter.limits = settings.ignore_limits();
   if (globs) {
     filter.include = strings(args, "include");
     filter.exclude = strings(args, "exclude");
+    std::size_t n = filter.include.size() + filter.exclude.size();
+    if (n > settings.max_globs)
+      throw ToolError("include/exclude: " + std::to_string(n) + " globs, over search.max_globs (" +
+                      std::to_string(settings.max_globs) + "); use fewer, broader globs");
   }
-  filter.types = strings(args, "type");
-  for (const auto& t : filter.types)
+  // A language named twice adds nothing but cost: each is kept once, in the order given.
+  std::vector<std::string> types;
+  for (auto& t : strings(args, "type")) {
+    if (std::find(types.begin(), types.end(), t) != types.end()) continue;
     if (search::type_globs(t).empty())
-      throw ToolError("type: unknown language '" + t + "'; supported: " + search::known_types());
+      throw ToolError("type: unknown language '" + t.substr(0, 100) + "'; supported: " + search::known_types());
+    types.push_back(std::move(t));
+  }
+  filter.types = std::move(types);
   return filter;
 }
 
@@ -247,7 +257,14 @@ class CacheKeys {
     e.build = std::make_shared<Build>();
     ++*building_;
     std::thread([build = e.build, building = building_, target, max_dirs = settings_.max_watched_dirs] {
-      auto watcher = search::TreeWatcher::create(target, max_dirs);
+      std::unique_ptr<search::TreeWatcher> watcher;
+      // Runs in the coordinator: what escapes a thread ends the process. A failure is a watcher
+      // that could not be created (retried later), as when inotify refuses.
+      try {
+        watcher = search::TreeWatcher::create(target, max_dirs);
+      } catch (const std::exception&) {
+        watcher.reset();
+      }
       {
         std::lock_guard lock(build->mutex);
         build->watcher = std::move(watcher);
@@ -353,12 +370,13 @@ Tool search_text_tool(std::shared_ptr<SearchEngine> engine, std::shared_ptr<Cach
       else if (mode == "count") query.output = search::OutputMode::count;
       else throw ToolError("output: must be \"matches\", \"files\" or \"count\"");
     }
-    query.filter = filter_of(args, true);
+    query.filter = filter_of(args, true, engine->settings());
     query.context_before = count(args, "context_before", 0, 100);
     query.context_after = count(args, "context_after", 0, 100);
     query.max_results = count(args, "max_results", 1000, 1000000);
     query.max_per_file = count(args, "max_per_file", 0, 1000000);
     query.max_line_bytes = std::max<std::size_t>(16, count(args, "max_line_bytes", 2000, 1 << 24));
+    query.max_result_bytes = static_cast<std::size_t>(context.max_result_bytes);
     std::string target = target_of(args, context);
     ToolResult result;
     result.structured = engine->search_text(target, query, context);
@@ -393,7 +411,7 @@ Tool search_files_tool(std::shared_ptr<SearchEngine> engine, std::shared_ptr<Cac
   tool.handler = [engine](const json& args, ToolContext& context) {
     search::FilesQuery query;
     query.pattern = pattern_of(args);
-    query.filter = filter_of(args, false);
+    query.filter = filter_of(args, false, engine->settings());
     query.max_results = count(args, "max_results", 1000, 10000000);
     ToolResult result;
     result.structured = engine->search_files(target_of(args, context), query, context);

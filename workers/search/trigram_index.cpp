@@ -28,6 +28,9 @@ bool CandidateSet::may_match(std::uint32_t id) const {
 
 IndexQuery::IndexQuery(const std::string& regex, bool case_insensitive, std::int64_t max_mem)
     : filter_(std::make_unique<re2::FilteredRE2>(3)) {
+  // RE2's prefilter analysis is quadratic in the length of a literal run: a larger regex prunes
+  // nothing rather than cost seconds before the search starts.
+  if (regex.size() > kMaxRegexBytes) return;
   RE2::Options options;
   options.set_log_errors(false);
   options.set_never_nl(true);

@@ -40,6 +40,9 @@ class IndexQuery {
   ~IndexQuery();
   bool useful() const { return useful_; }
 
+  /// Larger regexes are not analysed (useful() is false).
+  static constexpr std::size_t kMaxRegexBytes = 8192;
+
  private:
   friend class TrigramIndex;
   std::unique_ptr<re2::FilteredRE2> filter_;

@@ -14,6 +14,7 @@
 
 #include "file_types.h"
 #include "ignore.h"
+#include "thread_errors.h"
 
 namespace mcpd::search {
 
@@ -38,17 +39,21 @@ struct IgnoreNode {
   }
 };
 
-std::shared_ptr<const IgnoreNode> make_node(std::shared_ptr<const IgnoreNode> parent, const std::string& dir) {
+std::shared_ptr<const IgnoreNode> make_node(std::shared_ptr<const IgnoreNode> parent, const std::string& dir,
+                                            const IgnoreLimits& limits, WalkCounters& counters) {
   auto node = std::make_shared<IgnoreNode>();
   std::string prefix = dir == "/" ? "/" : dir + "/";
   node->dir = dir;
-  node->rgignore = IgnoreRules::from_file(prefix + ".rgignore", dir);
-  node->ignore = IgnoreRules::from_file(prefix + ".ignore", dir);
-  node->gitignore = IgnoreRules::from_file(prefix + ".gitignore", dir);
+  node->rgignore = IgnoreRules::from_file(prefix + ".rgignore", dir, limits);
+  node->ignore = IgnoreRules::from_file(prefix + ".ignore", dir, limits);
+  node->gitignore = IgnoreRules::from_file(prefix + ".gitignore", dir, limits);
   node->has_git = exists(prefix + ".git");
   struct stat st;
   if (node->has_git && ::stat((prefix + ".git").c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    node->exclude = IgnoreRules::from_file(prefix + ".git/info/exclude", dir);
+    node->exclude = IgnoreRules::from_file(prefix + ".git/info/exclude", dir, limits);
+  std::size_t skipped =
+      node->rgignore.skipped() + node->ignore.skipped() + node->gitignore.skipped() + node->exclude.skipped();
+  if (skipped) counters.ignore_lines_skipped.fetch_add(skipped, std::memory_order_relaxed);
   node->any_git = node->has_git || (parent && parent->any_git);
   node->parent = std::move(parent);
   return node;
@@ -99,8 +104,9 @@ class Walk {
   Walk(const std::string& dir, const WalkFilter& filter, WalkCounters& counters,
        const std::function<bool()>& cancelled)
       : filter_(filter), counters_(counters), cancelled_(cancelled) {
-    for (const auto& g : filter.include) overrides_.add_line(g);
-    for (const auto& g : filter.exclude) overrides_.add_line("!" + g);
+    for (const auto& g : filter.include) overrides_.add_rule(g, filter.limits.glob);
+    for (const auto& g : filter.exclude) overrides_.add_rule("!" + g, filter.limits.glob);
+    overrides_.compile();
     has_includes_ = !filter.include.empty();
     for (const auto& t : filter.types)
       for (const auto& g : type_globs(t)) type_globs_.emplace_back(g);
@@ -114,11 +120,12 @@ class Walk {
         auto slash = d.rfind('/');
         d = slash == 0 ? "/" : d.substr(0, slash);
       }
-      for (auto it = chain.rbegin(); it != chain.rend(); ++it) node = make_node(node, *it);
+      for (auto it = chain.rbegin(); it != chain.rend(); ++it) node = make_node(node, *it, filter.limits, counters);
       // Read at each walk (environment and file), as rg reads it at each run; matched relative to
       // the walk's start, as rg matches it relative to its working directory.
       std::string global = global_gitignore_path();
-      if (!global.empty()) global_ = IgnoreRules::from_file(global, dir);
+      if (!global.empty()) global_ = IgnoreRules::from_file(global, dir, filter.limits);
+      counters.ignore_lines_skipped.fetch_add(global_.skipped(), std::memory_order_relaxed);
     }
     stack_.push_back(DirTask{dir, "", node});
     pending_ = 1;
@@ -127,6 +134,8 @@ class Walk {
   using Sink = std::function<void(std::string&&)>;
 
   void stop() { stop_ = true; }
+  /// Rethrows the first exception a worker's reading threw, once every worker has returned.
+  void rethrow() const { errors_.rethrow(); }
 
   void run_worker(const Sink& out) {
     while (true) {
@@ -138,9 +147,17 @@ class Walk {
         task = std::move(stack_.back());
         stack_.pop_back();
       }
-      if (!stop_.load(std::memory_order_relaxed) && cancelled_()) stop_ = true;
       std::vector<DirTask> subdirs;
-      if (!stop_.load(std::memory_order_relaxed)) read_directory(task, out, subdirs);
+      // What a directory's reading throws (out of memory, a callback's error) ends the walk, not
+      // the process, and the pending count below stays right so that the other threads finish.
+      errors_.run([&] {
+        if (!stop_.load(std::memory_order_relaxed) && cancelled_()) stop_ = true;
+        if (!stop_.load(std::memory_order_relaxed)) read_directory(task, out, subdirs);
+      });
+      if (errors_.failed()) {
+        stop_ = true;
+        subdirs.clear();
+      }
       std::lock_guard lock(mutex_);
       pending_ += subdirs.size();
       pending_ -= 1;
@@ -177,7 +194,8 @@ class Walk {
       std::string abs = prefix + std::string(name);
       if (!keep(task, abs, rel, name, is_dir)) continue;
       if (is_dir) {
-        subdirs.push_back(DirTask{abs, rel, filter_.no_ignore ? nullptr : make_node(task.node, abs)});
+        subdirs.push_back(
+            DirTask{abs, rel, filter_.no_ignore ? nullptr : make_node(task.node, abs, filter_.limits, counters_)});
       } else {
         counters_.files.fetch_add(1, std::memory_order_relaxed);
         out(std::move(rel));
@@ -228,6 +246,7 @@ class Walk {
   std::vector<DirTask> stack_;
   std::size_t pending_ = 0;
   std::atomic<bool> stop_{false};
+  FirstError errors_;
 };
 
 }  // namespace
@@ -264,6 +283,7 @@ std::vector<std::string> walk_files(const std::string& dir, const WalkFilter& fi
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back(run, i);
   run(0);
   for (auto& t : pool) t.join();
+  walk.rethrow();
   if (overflow) *overflow = over;
   if (over) return {};
   std::vector<std::string> files;
@@ -285,6 +305,7 @@ void walk_each(const std::string& dir, const WalkFilter& filter, unsigned thread
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back(run, i);
   run(0);
   for (auto& t : pool) t.join();
+  walk.rethrow();
 }
 
 bool list_directories(const std::string& dir, std::size_t limit, std::vector<std::string>& out) {

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "ignore.h"
+
 namespace mcpd::search {
 
 /// Which files a walk keeps; the same fields as the search tools' arguments.
@@ -19,6 +21,7 @@ struct WalkFilter {
   std::vector<std::string> include;  // rg -g GLOB
   std::vector<std::string> exclude;  // rg -g !GLOB
   std::vector<std::string> types;    // type names (file_types.h), validated by the caller
+  IgnoreLimits limits;  // for ignore files and for `include`/`exclude` (not part of key(): per engine)
 
   /// A string that identifies the filter, for caching listings.
   std::string key() const;
@@ -28,6 +31,7 @@ struct WalkFilter {
 struct WalkCounters {
   std::atomic<std::uint64_t> directories{0};
   std::atomic<std::uint64_t> files{0};
+  std::atomic<std::uint64_t> ignore_lines_skipped{0};  // bad or over-limit lines of ignore files
 };
 
 /// Lists the files under `dir` (canonical, absolute) that pass `filter`, relative to `dir`,
@@ -35,7 +39,8 @@ struct WalkCounters {
 /// when `cancelled` returns true; that is polled between directories. With `limit` > 0 it also
 /// stops once more than `limit` files were found, sets `*overflow` and returns an empty list, so
 /// that a tree with millions of files never has its whole listing in memory. Throws
-/// std::invalid_argument for a bad glob.
+/// std::invalid_argument for a bad glob in the filter (a bad line of an ignore file is skipped and
+/// counted in counters.ignore_lines_skipped).
 std::vector<std::string> walk_files(const std::string& dir, const WalkFilter& filter, unsigned threads,
                                     WalkCounters& counters, const std::function<bool()>& cancelled,
                                     std::size_t limit = 0, bool* overflow = nullptr);
