@@ -2,8 +2,11 @@
 # One entry point for a fresh Debian 12 machine: installs what is missing (Debian packages, pinned
 # tree-sitter grammar sources from npm), builds, then runs the step asked for.
 #   ./setup.sh demo    set up, build, run the demo (launches mcpd as an MCP client would)
-#   ./setup.sh test    set up, build, run the whole test suite with ctest
+#   ./setup.sh test    set up, build, run the whole test suite with ctest, then the same suite in an
+#                      ASan+UBSan build, the coordinator's and pool's tests in a TSan build, and
+#                      each fuzzer for a short time (CI; MCPD_CI_PASSES=normal,asan,tsan,fuzz picks)
 #   ./setup.sh build   set up and build only
+#   ./setup.sh bench   the benchmarks (tools/bench.sh), then each fuzzer for a long run
 # Idempotent: when everything is present it only checks and runs an incremental build.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -12,6 +15,8 @@ build_dir=${MCPD_BUILD_DIR:-$top/build}
 build_type=${MCPD_BUILD_TYPE:-RelWithDebInfo}
 jobs=${MCPD_JOBS:-$(nproc)}
 
+# clang, libclang-rt-14-dev: libFuzzer and the fuzz build (tools/fuzz.sh). ccache: optional, used by
+# every build when present (CI reruns on the same machine rebuild little).
 # python3-serial-asyncio: only recommended by python3-pymodbus, but its 3.0 server imports it even
 # for TCP (the tests' Modbus server).
 apt_packages=(
@@ -19,6 +24,7 @@ apt_packages=(
   libboost1.81-dev nlohmann-json3-dev libtree-sitter-dev libgit2-dev libb2-dev libmodbus-dev
   libsqlite3-dev libcpp-httplib-dev doctest-dev libre2-dev libseccomp-dev
   ripgrep python3 python3-pymodbus python3-serial-asyncio mbpoll
+  clang libclang-rt-14-dev ccache
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -70,11 +76,82 @@ fetch_grammars() {
   done < "$top/workers/parser/grammars.lock"
 }
 
-build() {
-  if [ ! -f "$build_dir/CMakeCache.txt" ]; then
-    cmake -S "$top" -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" >&2
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+
+configure() {  # configure DIR [CMAKE_ARGS...], once
+  local dir=$1; shift
+  if [ ! -f "$dir/CMakeCache.txt" ]; then
+    cmake -S "$top" -B "$dir" -DCMAKE_BUILD_TYPE="$build_type" "${launcher[@]}" "$@" >&2
   fi
+}
+
+build() {
+  configure "$build_dir"
   cmake --build "$build_dir" -j "$jobs" >&2
+}
+
+# Seconds since the step began, for the timing lines CI prints.
+timed() {
+  local name=$1 started; shift
+  started=$(date +%s)
+  local rc=0
+  "$@" || rc=$?
+  echo "setup: $name took $(( $(date +%s) - started )) s$([ $rc = 0 ] || echo ", FAILED")" >&2
+  timings+=("$name $(( $(date +%s) - started ))s$([ $rc = 0 ] || echo " FAILED")")
+  return $rc
+}
+
+# The test binaries the TSan pass runs: the coordinator (event loop, executors, pool, cache) is
+# where threads meet; the tool families are covered by the ASan pass.
+tsan_tests=(mcpd_integration_tests pool_integration_tests pool_policy_tests cache_tests worker_runtime_tests
+            load_tests)
+
+# A sanitizer build in its own directory (build-asan, build-tsan) and its tests. Sanitizer output
+# of every process (the test binaries, mcpd and the workers they spawn) goes to files under
+# sanitizer-logs/: a report in a worker the pool quietly restarted would otherwise pass unseen, so
+# any file there fails the pass. Suppressions, if ever needed, are in tools/sanitizer/.
+sanitizer_pass() {  # sanitizer_pass address|thread
+  local kind=$1 dir
+  case "$kind" in address) dir=$top/build-asan ;; thread) dir=$top/build-tsan ;; esac
+  configure "$dir" -DMCPD_SANITIZE="$kind"
+  local targets=() regex=()
+  if [ "$kind" = thread ]; then
+    targets=(mcpd mcpd-worker-parser mcpd-worker-git mcpd-worker-search mcpd-worker-modbus mcpd-worker-testkit
+             mcp-load "${tsan_tests[@]}")
+    regex=(-R "^($(IFS='|'; echo "${tsan_tests[*]}"))\$")
+  fi
+  cmake --build "$dir" -j "$jobs" ${targets[@]+--target "${targets[@]}"} >&2
+  local logs=$dir/sanitizer-logs
+  rm -rf "$logs"; mkdir -p "$logs"
+  local supp=$top/tools/sanitizer
+  local rc=0
+  ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1" \
+  UBSAN_OPTIONS="log_path=$logs/ubsan:print_stacktrace=1:halt_on_error=1:suppressions=$supp/ubsan.supp" \
+  LSAN_OPTIONS="suppressions=$supp/lsan.supp" \
+  TSAN_OPTIONS="log_path=$logs/tsan:halt_on_error=0:second_deadlock_stack=1:suppressions=$supp/tsan.supp" \
+    ctest --test-dir "$dir" --output-on-failure -j "$jobs" ${regex[@]+"${regex[@]}"} >&2 || rc=$?
+  if compgen -G "$logs/*" >/dev/null; then
+    echo "setup: $kind sanitizer reports (in $logs):" >&2
+    for f in "$logs"/*; do echo "--- $f" >&2; head -60 "$f" >&2; done
+    rc=1
+  fi
+  return $rc
+}
+
+fuzz_pass() { "$top/tools/fuzz.sh" "$@"; }
+
+run_tests() {
+  local passes=${MCPD_CI_PASSES:-normal,asan,tsan,fuzz} rc=0
+  timings=()
+  [[ ,$passes, == *,normal,* ]] && { timed "normal suite" ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" || rc=1; }
+  [[ ,$passes, == *,asan,* ]] && { timed "asan+ubsan build and suite" sanitizer_pass address || rc=1; }
+  [[ ,$passes, == *,tsan,* ]] && { timed "tsan build and tests" sanitizer_pass thread || rc=1; }
+  [[ ,$passes, == *,fuzz,* ]] && { timed "fuzz build and runs" fuzz_pass "${MCPD_FUZZ_SECONDS:-15}" || rc=1; }
+  printf 'setup: %s\n' "${timings[@]}" >&2
+  return $rc
 }
 
 step=${1:-build}
@@ -84,7 +161,7 @@ build
 case "$step" in
   build) ;;
   demo) "$build_dir/bin/mcpd-demo" --server "$build_dir/bin/mcpd" --root "$top" ;;
-  test) ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" ;;
-  bench) "$top/tools/bench.sh" ;;
+  test) run_tests ;;
+  bench) "$top/tools/bench.sh"; fuzz_pass "${MCPD_FUZZ_SECONDS:-300}" ;;
   *) echo "usage: $0 [build|demo|test|bench]" >&2; exit 2 ;;
 esac

@@ -5,9 +5,11 @@
 #include <cctype>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <sstream>
 #include <system_error>
 
+#include "json_text.h"
 #include "spawn.h"
 
 namespace mcpd {
@@ -147,12 +149,30 @@ std::string known_keys() {
   return out;
 }
 
+/// A value as an error message quotes it: its JSON, cut short, so a megabyte of bad value does not
+/// become a megabyte of message.
+std::string shown(const json& value) {
+  constexpr std::size_t kMaxShown = 200;
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > kMaxShown) text = text.substr(0, kMaxShown) + "... (" + std::to_string(text.size()) + " bytes)";
+  return text;
+}
+
+/// JSON text of a config file or of an environment or flag value, parsed as the protocol's own
+/// messages are: valid UTF-8 and at most default_max_json_depth deep, because printing or copying
+/// a deeper value recurses once per level and would overflow the stack.
+json parse_config_json(const std::string& text, const std::string& what) {
+  JsonText parsed = parse_json_text(text);
+  if (!parsed.ok) throw ConfigError(what + ": " + parsed.error);
+  return std::move(parsed.value);
+}
+
 /// Checks a JSON value against an option's kind and range, then stores it.
 void apply(Config& config, const std::string& source, const std::string& key, const json& value) {
   const Option* opt = find_option(key);
   if (!opt) throw ConfigError(source + ": unknown key '" + key + "'; known keys: " + known_keys());
   auto fail = [&](const std::string& what) {
-    throw ConfigError(source + ": key '" + key + "' " + what + ", got " + value.dump());
+    throw ConfigError(source + ": key '" + key + "' " + what + ", got " + shown(value));
   };
   switch (opt->kind) {
     case Kind::integer:
@@ -204,15 +224,15 @@ void apply(Config& config, const std::string& source, const std::string& key, co
           if (it.key() == "singleton") {
             if (!it.value().is_boolean()) throw ConfigError(where + " must be true or false");
           } else if (!it.value().is_number_unsigned()) {
-            throw ConfigError(where + " must be a non-negative integer, got " + it.value().dump());
+            throw ConfigError(where + " must be a non-negative integer, got " + shown(it.value()));
           } else if (it.key() == "max_open_files" && it.value().get<std::uint64_t>() > 0 &&
                      it.value().get<std::uint64_t>() < 32) {
-            throw ConfigError(where + " must be 0 (as inherited) or at least 32, got " + it.value().dump());
+            throw ConfigError(where + " must be 0 (as inherited) or at least 32, got " + shown(it.value()));
           } else if (it.key().size() > 3 && it.key().compare(it.key().size() - 3, 3, "_mb") == 0 &&
                      it.value().get<std::uint64_t>() > kMaxMebibytes) {
             // Shifted into bytes, a larger value would wrap, and a wrapped limit can read as 0: none.
             throw ConfigError(where + " must be at most " + std::to_string(kMaxMebibytes) + " (MiB), got " +
-                              it.value().dump());
+                              shown(it.value()));
           }
         }
       }
@@ -223,6 +243,9 @@ void apply(Config& config, const std::string& source, const std::string& key, co
 
 /// Turns a string from the environment or a flag into the JSON the option expects.
 json parse_text_value(const Option& opt, const std::string& source, const std::string& text) {
+  // Every value ends up in JSON (--print-config, the workers' configuration), which holds UTF-8 only.
+  if (auto bad = find_invalid_utf8(text))
+    throw ConfigError(source + ": key '" + opt.name + "' is not valid UTF-8 (byte " + std::to_string(*bad) + ")");
   switch (opt.kind) {
     case Kind::integer: {
       std::uint64_t v = 0;
@@ -259,13 +282,8 @@ json parse_text_value(const Option& opt, const std::string& source, const std::s
     case Kind::string_map:
     case Kind::family:
     case Kind::environment:
-    case Kind::object: {
-      try {
-        return json::parse(text);
-      } catch (const json::exception& e) {
-        throw ConfigError(source + ": key '" + opt.name + "' must be a JSON object: " + e.what());
-      }
-    }
+    case Kind::object:
+      return parse_config_json(text, source + ": key '" + opt.name + "' must be a JSON object");
   }
   return nullptr;
 }
@@ -273,12 +291,8 @@ json parse_text_value(const Option& opt, const std::string& source, const std::s
 void load_file(Config& config, const std::string& path) {
   std::ifstream in(path);
   if (!in) throw ConfigError("config file '" + path + "': cannot be opened");
-  json doc;
-  try {
-    doc = json::parse(in);
-  } catch (const json::exception& e) {
-    throw ConfigError("config file '" + path + "': not valid JSON: " + e.what());
-  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  json doc = parse_config_json(text, "config file '" + path + "': not valid JSON");
   if (!doc.is_object()) throw ConfigError("config file '" + path + "': must hold a JSON object");
   for (auto it = doc.begin(); it != doc.end(); ++it)
     apply(config, "config file '" + path + "'", it.key(), it.value());
@@ -302,6 +316,9 @@ void finish(Config& config) {
     fs::path abs = fs::canonical(root, ec);
     if (ec) throw ConfigError("roots: '" + root.string() + "' does not exist");
     if (!fs::is_directory(abs)) throw ConfigError("roots: '" + root.string() + "' is not a directory");
+    // Tools exchange paths as JSON strings, which hold UTF-8 only.
+    if (!is_valid_utf8(abs.string()))
+      throw ConfigError("roots: '" + root.string() + "' resolves to a path that is not valid UTF-8");
     canonical.push_back(abs);
   }
   config.roots = canonical;

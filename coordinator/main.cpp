@@ -119,6 +119,12 @@ int main(int argc, char** argv) {
     // a seccomp policy that refuses pidfd_open, so the fallback reaper is tested for real.
     const char* no_pidfd = std::getenv("MCPD_TEST_NO_PIDFD");
     launch.use_pidfd = !(config.test_tools && no_pidfd && std::string_view(no_pidfd) == "1");
+#ifdef MCPD_SANITIZER_BUILD
+    // ASan and TSan reserve terabytes of address space for their shadow memory, so a sanitized
+    // worker under any RLIMIT_AS dies at start. Sanitizer builds (MCPD_SANITIZE) run workers
+    // without memory_hard_limit_mb; memory_soft_limit_mb still recycles them.
+    launch.address_space_limit = 0;
+#endif
     workers.add_kind(tools, launch, settings);
   }
   Router router(config, legacy, &workers, [&workers](const std::string& tool) { return workers.serves(tool); });

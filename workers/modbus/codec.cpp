@@ -84,6 +84,8 @@ double decode(const std::uint16_t* registers, const Encoding& e) {
 
 std::vector<std::uint16_t> encode(double value, const Encoding& e) {
   if (!std::isfinite(value)) throw std::invalid_argument("value is not a finite number");
+  // 0 / 0 would be NaN, and converting NaN to an integer type is undefined behaviour.
+  if (e.scale == 0 || !std::isfinite(e.scale)) throw std::invalid_argument("scale must be a finite, non-zero number");
   double raw = value / e.scale;
   std::uint32_t bits = 0;
   auto integer = [&](double lo, double hi) {

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of tests/fuzz in build-fuzz/ (clang for C++; the C grammar tables
+# keep gcc, so their objects are the normal build's), fuzzes each for a bounded time starting from
+# its seed corpus and regressions, then replays seeds and regressions through ctest. A crash, a
+# sanitizer report, a leak, an input slower than 10 s or over 2 GiB fails the run; the input that
+# did it is kept under build-fuzz/fuzz-artifacts/<target>/ (copy it to tests/fuzz/regressions/).
+#   tools/fuzz.sh [SECONDS_PER_TARGET]   ./setup.sh test runs 15 s each, ./setup.sh bench 300 s
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+seconds=${1:-15}
+build=${MCPD_FUZZ_BUILD_DIR:-$top/build-fuzz}
+jobs=${MCPD_JOBS:-$(nproc)}
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+extra=()
+[ -n "${MCPD_GRAMMARS_DIR:-}" ] && extra+=(-DMCPD_GRAMMARS_DIR="$MCPD_GRAMMARS_DIR")
+
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMCPD_FUZZ=ON \
+    -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=gcc "${launcher[@]}" "${extra[@]}" >&2
+fi
+cmake --build "$build" -j "$jobs" --target fuzzers >&2
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top/tools/sanitizer/lsan.supp}
+failed=()
+for fuzzer in "$build"/bin/fuzz_*; do
+  name=$(basename "$fuzzer")
+  work=$build/fuzz-corpus/$name artifacts=$build/fuzz-artifacts/$name
+  mkdir -p "$work" "$artifacts"
+  dirs=("$work" "$top/tests/fuzz/corpus/$name")
+  [ -d "$top/tests/fuzz/regressions/$name" ] && dirs+=("$top/tests/fuzz/regressions/$name")
+  dict=()
+  [ -f "$top/tests/fuzz/$name.dict" ] && dict=(-dict="$top/tests/fuzz/$name.dict")
+  # The leak lsan.supp allows is inside libtree-sitter, built without frame pointers: only the slow
+  # unwinder sees ts_query_new on that stack.
+  options=$ASAN_OPTIONS
+  [ "$name" = fuzz_query ] && options+=:fast_unwind_on_malloc=0
+  started=$(date +%s)
+  # New inputs go to the first directory (under build-fuzz/), so the seeds in the repository stay small.
+  if ASAN_OPTIONS=$options "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+       "${dict[@]}" -artifact_prefix="$artifacts/" "${dirs[@]}" > "$build/$name.log" 2>&1; then
+    echo "fuzz: $name ok ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$build/$name.log" | grep -o '[0-9]*$') runs in $(( $(date +%s) - started )) s)" >&2
+  else
+    echo "fuzz: $name FAILED; log: $build/$name.log, inputs: $artifacts/" >&2
+    grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error)' "$build/$name.log" | head -5 >&2 || true
+    failed+=("$name")
+  fi
+done
+ctest --test-dir "$build" -L fuzz --output-on-failure -j "$jobs" >&2 || failed+=(replay)
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz: failed: ${failed[*]}" >&2
+  exit 1
+fi
