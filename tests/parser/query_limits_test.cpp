@@ -99,6 +99,21 @@ TEST_CASE("#any-of? with thousands of values matches as a set") {
   CHECK(out["captures"][1]["text"] == "v3");
 }
 
+TEST_CASE("a quantified group holding another quantifier is refused before tree-sitter compiles it") {
+  Tools tools;
+  // tree-sitter 0.20.7 never finishes compiling these; the call would hold its thread to the deadline.
+  for (const char* query : {"((comment)*)*", "((comment)+)+", "[(comment)* (identifier)]*", "((\"x\")?)*",
+                            "((comment) * ) *"}) {
+    CAPTURE(query);
+    CHECK(tools.query("c", "// a\nint x;", query)["error"].get<std::string>().find(
+              "query repeats a group that itself holds a repeated pattern") == 0);
+  }
+  // One level of repetition, anywhere, is fine; so is a repeated pattern in an unrepeated group.
+  CHECK(tools.query("c", "// a\n// b\nint x;", "(comment)* @c")["match_count"].get<int>() >= 1);
+  CHECK_FALSE(tools.query("c", "// a\nint x;", "((comment)* @c (declaration))").contains("error"));
+  CHECK_FALSE(tools.query("c", "// a\nint x;", "((comment) @c (declaration))*").contains("error"));
+}
+
 TEST_CASE("the query bounds are settings, checked at start") {
   Tools shallow(json{{"max_query_depth", 2}});
   CHECK(shallow.query("json", "[[1]]", "(array (number) @n)")["match_count"] == 1);

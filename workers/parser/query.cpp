@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <set>
+#include <vector>
 
 #include "tool.h"
 
@@ -73,25 +74,44 @@ void check_query_limits(std::string_view source, const QueryLimits& limits) {
                     std::to_string(limits.max_bytes) + ")");
   // The same lexing as tree-sitter's query parser: "..." strings with backslash escapes and ';'
   // comments to the end of the line hold no nesting.
-  std::size_t depth = 0;
+  auto where = [source](std::size_t i) {
+    std::string_view line = source.substr(0, i);
+    std::size_t row = 1 + static_cast<std::size_t>(std::count(line.begin(), line.end(), '\n'));
+    std::size_t column = i - (line.rfind('\n') == std::string_view::npos ? 0 : line.rfind('\n') + 1) + 1;
+    return "line " + std::to_string(row) + ", column " + std::to_string(column) + " (offset " + std::to_string(i) + ")";
+  };
+  // A quantifier (* + ?) after the pattern that ends at `end` (exclusive), if any.
+  auto quantified = [source](std::size_t end) {
+    while (end < source.size() && (source[end] == ' ' || source[end] == '\t' || source[end] == '\n')) ++end;
+    return end < source.size() && (source[end] == '*' || source[end] == '+' || source[end] == '?');
+  };
+  // Per open group: whether a quantified pattern lies inside it. tree-sitter 0.20.7 compiles a
+  // quantified group that holds another quantifier (((comment)*)*) into a state machine it never
+  // finishes building, so such a query would hold its call until the deadline (and a legacy
+  // thread for good): refused here, before the library sees it.
+  std::vector<bool> repeats_inside;
   for (std::size_t i = 0; i < source.size(); ++i) {
     char c = source[i];
     if (c == '"') {
       for (++i; i < source.size() && source[i] != '"'; ++i)
         if (source[i] == '\\') ++i;
+      if (!repeats_inside.empty() && quantified(i + 1)) repeats_inside.back() = true;
     } else if (c == ';') {
       while (i < source.size() && source[i] != '\n') ++i;
     } else if (c == '(' || c == '[') {
-      if (++depth > limits.max_depth) {
-        std::string_view line = source.substr(0, i);
-        std::size_t row = 1 + static_cast<std::size_t>(std::count(line.begin(), line.end(), '\n'));
-        std::size_t column = i - (line.rfind('\n') == std::string_view::npos ? 0 : line.rfind('\n') + 1) + 1;
-        throw ToolError("query nests deeper than " + std::to_string(limits.max_depth) + " levels at line " +
-                        std::to_string(row) + ", column " + std::to_string(column) + " (offset " + std::to_string(i) +
-                        ") (parser.max_query_depth)");
-      }
-    } else if ((c == ')' || c == ']') && depth > 0) {
-      --depth;
+      if (repeats_inside.size() + 1 > limits.max_depth)
+        throw ToolError("query nests deeper than " + std::to_string(limits.max_depth) + " levels at " + where(i) +
+                        " (parser.max_query_depth)");
+      repeats_inside.push_back(false);
+    } else if ((c == ')' || c == ']') && !repeats_inside.empty()) {
+      bool inner = repeats_inside.back();
+      repeats_inside.pop_back();
+      bool outer = quantified(i + 1);
+      if (outer && inner)
+        throw ToolError("query repeats a group that itself holds a repeated pattern (a quantifier inside a "
+                        "quantified group) at " + where(i) +
+                        "; tree-sitter cannot compile that in bounded time: repeat the inner pattern only");
+      if (!repeats_inside.empty() && (inner || outer)) repeats_inside.back() = true;
     }
   }
 }
