@@ -34,6 +34,7 @@
 
 #include "frame.h"
 #include "json_text.h"
+#include "roots.h"
 #include "schema.h"
 #include "tool_runner.h"
 #include "worker_protocol.h"
@@ -264,6 +265,7 @@ class CallRunner {
   CallRunner(const WorkerConfig& config, std::vector<Tool> tools, FrameChannel& channel, Telemetry& telemetry,
              Counters& counters, bool diverge)
       : config_(config),
+        root_dirs_(std::make_shared<const RootDirs>(config.roots)),
         tools_(std::move(tools)),
         channel_(channel),
         telemetry_(telemetry),
@@ -439,6 +441,7 @@ class CallRunner {
     Progress progress;
     ToolContext context;
     context.roots = config_.roots;
+    context.root_dirs = root_dirs_;
     context.cancel = job.cancel;
     context.max_file_bytes = config_.max_file_bytes;
     context.max_result_bytes = config_.max_result_bytes;
@@ -524,6 +527,7 @@ class CallRunner {
   }
 
   const WorkerConfig& config_;
+  const std::shared_ptr<const RootDirs> root_dirs_;  // opened once, before any call
   const std::vector<Tool> tools_;
   FrameChannel& channel_;
   Telemetry& telemetry_;

@@ -1,9 +1,13 @@
 #include "ignore.h"
 
+#include <fcntl.h>
+
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
+
+#include "roots.h"
 
 namespace mcpd::search {
 
@@ -17,12 +21,27 @@ IgnoreRules::IgnoreRules(std::string base, std::string_view text) : base_(std::m
   }
 }
 
-IgnoreRules IgnoreRules::from_file(const std::filesystem::path& file, std::string base) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return IgnoreRules(std::move(base), "");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return IgnoreRules(std::move(base), text.str());
+namespace {
+
+/// The content of a regular file, "" when it cannot be read: opened without blocking on a FIFO
+/// (roots.h open_regular_at), read through the fd, at most `max_bytes`.
+std::string read_small_file(int dir_fd, const char* file, std::uint64_t max_bytes) {
+  // In the tree the walk reads through directory fds: nothing below `dir_fd` may be a symlink.
+  std::uint64_t resolve = dir_fd == AT_FDCWD ? 0 : kResolveBeneath | kResolveNoSymlinks;
+  Fd fd;
+  struct stat st;
+  int err = 0;
+  if (open_regular_at(dir_fd, file, resolve, fd, st, err) != OpenStatus::ok) return "";
+  std::vector<char> buffer;
+  std::size_t size = 0;
+  if (read_bounded(fd.get(), st, max_bytes, false, buffer, size) != ReadStatus::ok) return "";
+  return std::string(buffer.data(), size);
+}
+
+}  // namespace
+
+IgnoreRules IgnoreRules::from_file_at(int dir_fd, const char* file, std::string base, std::uint64_t max_bytes) {
+  return IgnoreRules(std::move(base), read_small_file(dir_fd, file, max_bytes));
 }
 
 void IgnoreRules::add_line(std::string_view line) {
@@ -74,8 +93,8 @@ std::string trim(std::string_view s) {
 
 /// core.excludesFile in one git config file (the last one given wins, as in git), "" if none.
 std::string excludes_file_in(const std::string& config, const std::string& home) {
-  std::ifstream in(config, std::ios::binary);
-  if (!in) return "";
+  // A git config is small; a larger one (or a FIFO) is not one.
+  std::istringstream in(read_small_file(AT_FDCWD, config.c_str(), 16 << 20));
   std::string line, section, found;
   while (std::getline(in, line)) {
     std::string t = trim(line);

@@ -3,6 +3,7 @@
 // anchoring by a leading or middle '/', "**". Within one file the last matching rule decides.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -22,8 +23,10 @@ class IgnoreRules {
   IgnoreRules() = default;
   /// Parses `text`; lines that do not compile are skipped, as git does with bad lines.
   IgnoreRules(std::string base, std::string_view text);
-  /// Reads `file` (missing or unreadable: no rules).
-  static IgnoreRules from_file(const std::filesystem::path& file, std::string base);
+  /// Reads `file` relative to the directory fd `dir_fd` (missing, unreadable, not a regular file,
+  /// reached through a symlink, or over `max_bytes`: no rules). With AT_FDCWD, `file` is an
+  /// absolute name outside the roots (the user's global gitignore) and symlinks are followed.
+  static IgnoreRules from_file_at(int dir_fd, const char* file, std::string base, std::uint64_t max_bytes);
 
   /// Adds one rule line (used for -g overrides too).
   void add_line(std::string_view line);

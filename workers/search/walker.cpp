@@ -14,15 +14,11 @@
 
 #include "file_types.h"
 #include "ignore.h"
+#include "roots.h"
 
 namespace mcpd::search {
 
 namespace {
-
-bool exists(const std::string& path) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0;
-}
 
 /// The ignore files of one directory, linked to its parent's: the chain ripgrep walks from the
 /// deepest directory up when it decides about a path.
@@ -38,17 +34,20 @@ struct IgnoreNode {
   }
 };
 
-std::shared_ptr<const IgnoreNode> make_node(std::shared_ptr<const IgnoreNode> parent, const std::string& dir) {
+/// Reads the ignore files of the directory open as `fd` (named `dir`), through that fd: a name is
+/// never resolved from the top again, so a directory swapped for a symlink meanwhile cannot make
+/// the walk read another tree's rules.
+std::shared_ptr<const IgnoreNode> make_node(std::shared_ptr<const IgnoreNode> parent, const std::string& dir, int fd,
+                                            std::uint64_t max_bytes) {
   auto node = std::make_shared<IgnoreNode>();
-  std::string prefix = dir == "/" ? "/" : dir + "/";
   node->dir = dir;
-  node->rgignore = IgnoreRules::from_file(prefix + ".rgignore", dir);
-  node->ignore = IgnoreRules::from_file(prefix + ".ignore", dir);
-  node->gitignore = IgnoreRules::from_file(prefix + ".gitignore", dir);
-  node->has_git = exists(prefix + ".git");
+  node->rgignore = IgnoreRules::from_file_at(fd, ".rgignore", dir, max_bytes);
+  node->ignore = IgnoreRules::from_file_at(fd, ".ignore", dir, max_bytes);
+  node->gitignore = IgnoreRules::from_file_at(fd, ".gitignore", dir, max_bytes);
   struct stat st;
-  if (node->has_git && ::stat((prefix + ".git").c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    node->exclude = IgnoreRules::from_file(prefix + ".git/info/exclude", dir);
+  node->has_git = ::fstatat(fd, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0;
+  if (node->has_git && S_ISDIR(st.st_mode))
+    node->exclude = IgnoreRules::from_file_at(fd, ".git/info/exclude", dir, max_bytes);
   node->any_git = node->has_git || (parent && parent->any_git);
   node->parent = std::move(parent);
   return node;
@@ -87,16 +86,21 @@ Verdict ignore_verdict(const IgnoreNode* node, std::string_view path, bool is_di
   return Verdict::none;
 }
 
+/// A directory to read: opened by its name relative to its parent's fd (O_NOFOLLOW), never by its
+/// full path, so that a directory component swapped for a symlink cannot lead the walk elsewhere.
 struct DirTask {
+  std::shared_ptr<const Fd> parent;  // null for the start, which `fd` already holds
+  std::shared_ptr<const Fd> fd;      // the start's
+  std::string name;
   std::string path;      // absolute
   std::string relative;  // relative to the walk's start, "" for the start
-  std::shared_ptr<const IgnoreNode> node;
+  std::shared_ptr<const IgnoreNode> parent_node;
 };
 
 /// The shared state of one walk: a stack of directories to read and the threads reading them.
 class Walk {
  public:
-  Walk(const std::string& dir, const WalkFilter& filter, WalkCounters& counters,
+  Walk(int dir_fd, const std::string& dir, const WalkFilter& filter, WalkCounters& counters,
        const std::function<bool()>& cancelled)
       : filter_(filter), counters_(counters), cancelled_(cancelled) {
     for (const auto& g : filter.include) overrides_.add_line(g);
@@ -104,9 +108,9 @@ class Walk {
     has_includes_ = !filter.include.empty();
     for (const auto& t : filter.types)
       for (const auto& g : type_globs(t)) type_globs_.emplace_back(g);
-    std::shared_ptr<const IgnoreNode> node;
     if (!filter.no_ignore) {
-      // The start directory's parents' ignore files apply too, as with rg.
+      // The start directory's parents' ignore files apply too, as with rg. Each parent is reached
+      // by ".." from the start's fd, not by its name.
       std::vector<std::string> chain;
       for (std::string d = dir; !d.empty();) {
         chain.push_back(d);
@@ -114,13 +118,23 @@ class Walk {
         auto slash = d.rfind('/');
         d = slash == 0 ? "/" : d.substr(0, slash);
       }
-      for (auto it = chain.rbegin(); it != chain.rend(); ++it) node = make_node(node, *it);
+      std::vector<Fd> fds;
+      fds.emplace_back(::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
+      while (fds.size() < chain.size() && fds.back())
+        fds.emplace_back(openat_beneath(fds.back().get(), "..", O_PATH | O_DIRECTORY, 0));
+      std::shared_ptr<const IgnoreNode> node;
+      for (std::size_t i = chain.size(); i-- > 0;)
+        if (i < fds.size() && fds[i]) node = make_node(node, chain[i], fds[i].get(), filter.max_file_bytes);
+      start_node_ = std::move(node);
       // Read at each walk (environment and file), as rg reads it at each run; matched relative to
       // the walk's start, as rg matches it relative to its working directory.
       std::string global = global_gitignore_path();
-      if (!global.empty()) global_ = IgnoreRules::from_file(global, dir);
+      if (!global.empty()) global_ = IgnoreRules::from_file_at(AT_FDCWD, global.c_str(), dir, filter.max_file_bytes);
     }
-    stack_.push_back(DirTask{dir, "", node});
+    DirTask start;
+    start.fd = std::make_shared<const Fd>(::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
+    start.path = dir;
+    stack_.push_back(std::move(start));
     pending_ = 1;
   }
 
@@ -151,9 +165,28 @@ class Walk {
 
  private:
   void read_directory(const DirTask& task, const Sink& out, std::vector<DirTask>& subdirs) {
-    DIR* d = ::opendir(task.path.c_str());
-    if (!d) return;
+    // The start: a fresh open of "." of its fd, so that this walk reads from the first entry.
+    int raw = task.parent ? ::openat(task.parent->get(), task.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                          : ::openat(task.fd->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (raw < 0) return;
+    auto self = std::make_shared<const Fd>(raw);
+    // readdir gets a duplicate; `self` stays open for the subdirectories' openat and fstatat.
+    int listing = ::fcntl(raw, F_DUPFD_CLOEXEC, 0);
+    DIR* d = listing < 0 ? nullptr : ::fdopendir(listing);
+    if (!d) {
+      if (listing >= 0) ::close(listing);
+      return;
+    }
     counters_.directories.fetch_add(1, std::memory_order_relaxed);
+    const IgnoreNode* node = nullptr;
+    std::shared_ptr<const IgnoreNode> own;
+    if (!task.parent) {
+      node = start_node_.get();
+      own = start_node_;
+    } else if (!filter_.no_ignore) {
+      own = make_node(task.parent_node, task.path, raw, filter_.max_file_bytes);
+      node = own.get();
+    }
     std::string prefix = task.path == "/" ? "/" : task.path + "/";
     std::string rel_prefix = task.relative.empty() ? "" : task.relative + "/";
     std::size_t entries = 0;
@@ -168,16 +201,27 @@ class Walk {
       unsigned char type = e->d_type;
       if (type == DT_UNKNOWN) {
         struct stat st;
-        if (::lstat((prefix + std::string(name)).c_str(), &st) != 0) continue;
-        type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
+        if (::fstatat(raw, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : S_ISLNK(st.st_mode) ? DT_LNK : DT_FIFO;
       }
-      if (type != DT_DIR && type != DT_REG) continue;  // symlinks are never followed
+      // Symlinks are never followed; FIFOs, sockets and devices are never read (a FIFO's open
+      // would block).
+      if (type != DT_DIR && type != DT_REG) {
+        if (type != DT_LNK) counters_.special.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
       bool is_dir = type == DT_DIR;
       std::string rel = rel_prefix + std::string(name);
       std::string abs = prefix + std::string(name);
-      if (!keep(task, abs, rel, name, is_dir)) continue;
+      if (!keep(node, abs, rel, name, is_dir)) continue;
       if (is_dir) {
-        subdirs.push_back(DirTask{abs, rel, filter_.no_ignore ? nullptr : make_node(task.node, abs)});
+        DirTask sub;
+        sub.parent = self;
+        sub.name = std::string(name);
+        sub.path = std::move(abs);
+        sub.relative = std::move(rel);
+        sub.parent_node = own;
+        subdirs.push_back(std::move(sub));
       } else {
         counters_.files.fetch_add(1, std::memory_order_relaxed);
         out(std::move(rel));
@@ -188,7 +232,7 @@ class Walk {
 
   // The order of ripgrep's decision: overrides (-g) first and final, then ignore files, then types,
   // then hidden (which a whitelisting ignore rule or type lifts).
-  bool keep(const DirTask& task, const std::string& abs, const std::string& rel, std::string_view name, bool is_dir) {
+  bool keep(const IgnoreNode* node, const std::string& abs, const std::string& rel, std::string_view name, bool is_dir) {
     if (!overrides_.empty()) {
       Verdict v = overrides_.match(rel, is_dir);
       // -g GLOB is a whitelist: inverted gitignore semantics.
@@ -197,8 +241,8 @@ class Walk {
       if (has_includes_ && !is_dir) return false;
     }
     bool whitelisted = false;
-    if (task.node) {
-      Verdict v = ignore_verdict(task.node.get(), abs, is_dir, &global_);
+    if (node) {
+      Verdict v = ignore_verdict(node, abs, is_dir, &global_);
       if (v == Verdict::ignore) return false;
       whitelisted = v == Verdict::whitelist;
     }
@@ -221,6 +265,7 @@ class Walk {
   const std::function<bool()>& cancelled_;
   IgnoreRules overrides_;
   IgnoreRules global_;  // the user's global gitignore
+  std::shared_ptr<const IgnoreNode> start_node_;  // the start's rules, linked to its parents' 
   bool has_includes_ = false;
   std::vector<Glob> type_globs_;
   std::mutex mutex_;
@@ -241,10 +286,10 @@ std::string WalkFilter::key() const {
   return k;
 }
 
-std::vector<std::string> walk_files(const std::string& dir, const WalkFilter& filter, unsigned threads,
+std::vector<std::string> walk_files(int dir_fd, const std::string& dir, const WalkFilter& filter, unsigned threads,
                                     WalkCounters& counters, const std::function<bool()>& cancelled,
                                     std::size_t limit, bool* overflow) {
-  Walk walk(dir, filter, counters, cancelled);
+  Walk walk(dir_fd, dir, filter, counters, cancelled);
   threads = std::max(1u, threads);
   std::vector<std::vector<std::string>> outs(threads);
   std::atomic<std::size_t> found{0};
@@ -275,10 +320,10 @@ std::vector<std::string> walk_files(const std::string& dir, const WalkFilter& fi
   return files;
 }
 
-void walk_each(const std::string& dir, const WalkFilter& filter, unsigned threads, WalkCounters& counters,
-               const std::function<bool()>& cancelled,
+void walk_each(int dir_fd, const std::string& dir, const WalkFilter& filter, unsigned threads,
+               WalkCounters& counters, const std::function<bool()>& cancelled,
                const std::function<void(unsigned worker, std::string&& rel)>& on_file) {
-  Walk walk(dir, filter, counters, cancelled);
+  Walk walk(dir_fd, dir, filter, counters, cancelled);
   threads = std::max(1u, threads);
   auto run = [&](unsigned i) { walk.run_worker([&, i](std::string&& rel) { on_file(i, std::move(rel)); }); };
   std::vector<std::thread> pool;
