@@ -43,13 +43,14 @@ std::unique_ptr<McpClient> start_with_root(const fs::path& root) {
 }
 
 /// Exchanges two names atomically (renameat2 RENAME_EXCHANGE: either may be a file, a directory or
-/// a symlink), as fast as it can, until destroyed.
+/// a symlink), as fast as it can, until destroyed; then leaves them as they were.
 class Swapper {
  public:
   Swapper(fs::path a, fs::path b) : a_(std::move(a)), b_(std::move(b)), thread_([this] { run(); }) {}
   ~Swapper() {
     stop_ = true;
     thread_.join();
+    if (swaps_ % 2) ::renameat2(AT_FDCWD, a_.c_str(), AT_FDCWD, b_.c_str(), RENAME_EXCHANGE);
   }
   long swaps() const { return swaps_.load(); }
 

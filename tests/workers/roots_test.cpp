@@ -148,6 +148,17 @@ TEST_CASE("a FIFO, a socket and a symlink to a FIFO are refused, without blockin
         mcpd::OpenStatus::not_regular);
   CHECK(S_ISFIFO(st.st_mode));
   CHECK_FALSE(fd);
+  // The single nonblocking open of the search's bulk reads: the FIFO opens without a writer and is
+  // refused by its fstat; a socket cannot be opened.
+  for (const char* name : {"pipe.c", "sock.c"}) {
+    CAPTURE(name);
+    CHECK(mcpd::open_regular_at(r.context.root_dirs->fd(0), name, mcpd::kResolveBeneath, fd, st, err,
+                                mcpd::RegularOpen::nonblocking) == mcpd::OpenStatus::not_regular);
+    CHECK_FALSE(fd);
+  }
+  CHECK(mcpd::open_regular_at(r.context.root_dirs->fd(0), "src/main.c", mcpd::kResolveBeneath, fd, st, err,
+                              mcpd::RegularOpen::nonblocking) == mcpd::OpenStatus::ok);
+  CHECK(fd);
   ::close(sock);
 }
 

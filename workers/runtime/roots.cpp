@@ -75,8 +75,25 @@ const char* kind_of(mode_t mode) {
 }  // namespace
 
 OpenStatus open_regular_at(int dirfd, const char* relative, std::uint64_t resolve, Fd& out, struct stat& st,
-                           int& err) {
+                           int& err, RegularOpen how) {
   err = 0;
+  if (how == RegularOpen::nonblocking) {
+    Fd fd(openat_beneath(dirfd, relative, O_RDONLY | O_NONBLOCK | O_NOCTTY, resolve));
+    if (!fd) {
+      err = errno;
+      if (err == ENOENT || err == ENOTDIR) return OpenStatus::missing;
+      if (err == EXDEV || err == ELOOP) return OpenStatus::outside;
+      if (err == ENXIO) return OpenStatus::not_regular;  // a socket
+      return OpenStatus::error;
+    }
+    if (::fstat(fd.get(), &st) != 0) {
+      err = errno;
+      return OpenStatus::error;
+    }
+    if (!S_ISREG(st.st_mode)) return OpenStatus::not_regular;
+    out = std::move(fd);
+    return OpenStatus::ok;
+  }
   Fd path_fd(openat_beneath(dirfd, relative, O_PATH, resolve));
   if (!path_fd) {
     err = errno;

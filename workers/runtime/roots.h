@@ -65,12 +65,24 @@ int openat_beneath(int dirfd, const char* relative, int flags, std::uint64_t res
 /// Why open_regular_at failed.
 enum class OpenStatus { ok, missing, outside, not_regular, error };
 
-/// Opens the regular file `relative` beneath `dirfd` for reading, without ever opening anything
-/// else: an O_PATH open first, fstat on it, anything but a regular file refused (`st` then tells
-/// what it is), and then that very inode reopened for reading through /proc/self/fd (a magic link
-/// to the opened file, not a name: nothing is resolved again). `err` gets errno on error.
+/// How open_regular_at opens.
+enum class RegularOpen {
+  // O_PATH, fstat, and only a regular file reopened for reading: nothing else is ever opened.
+  path_first,
+  // One O_RDONLY|O_NONBLOCK|O_NOCTTY open, then fstat: a FIFO swapped in opens without blocking
+  // and is refused before any read, a socket cannot be opened at all, a terminal never becomes the
+  // controlling one. For the bulk reads of files a directory listing just showed as regular, where
+  // the reopen would double the cost of a small file; only a device node swapped in (which takes
+  // CAP_MKNOD) would see its open.
+  nonblocking,
+};
+
+/// Opens the regular file `relative` beneath `dirfd` for reading, refusing anything else (`st`
+/// then tells what it is). path_first: an O_PATH open, fstat on it, and then that very inode
+/// reopened for reading through /proc/self/fd (a magic link to the opened file, not a name:
+/// nothing is resolved again). `err` gets errno on error.
 OpenStatus open_regular_at(int dirfd, const char* relative, std::uint64_t resolve, Fd& out, struct stat& st,
-                           int& err);
+                           int& err, RegularOpen how = RegularOpen::path_first);
 
 /// A user path opened beneath the roots.
 struct OpenedPath {

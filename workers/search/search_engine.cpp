@@ -47,13 +47,15 @@ FileRead read_opened(int fd, const struct stat& st, std::vector<char>& buffer, s
 
 /// Opens `rel` beneath the tree's directory fd and reads it as read_opened does. No component may
 /// be a symlink (the walker follows none, so one found there was swapped in after the walk), and a
-/// FIFO, socket or device is refused before it is opened for reading (roots.h open_regular_at).
+/// FIFO or socket swapped in is refused without blocking (roots.h RegularOpen::nonblocking: the
+/// walker listed a regular file here, and this is the read of every searched file).
 FileRead read_file(int dir_fd, const std::string& rel, std::vector<char>& buffer, std::size_t& size,
                    std::uint64_t max_bytes, std::uint64_t& bytes_read, struct stat* st_out = nullptr) {
   Fd fd;
   struct stat st;
   int err = 0;
-  switch (open_regular_at(dir_fd, rel.c_str(), kResolveBeneath | kResolveNoSymlinks, fd, st, err)) {
+  switch (open_regular_at(dir_fd, rel.c_str(), kResolveBeneath | kResolveNoSymlinks, fd, st, err,
+                          RegularOpen::nonblocking)) {
     case OpenStatus::ok: break;
     case OpenStatus::not_regular: return FileRead::not_regular;
     default: return FileRead::unreadable;
