@@ -481,7 +481,7 @@ void run_indexer(Tree* tree, SearchSettings settings) {
     tree->indexing = true;
     if (!tree->watcher && !tree->watcher_failed) {
       lock.unlock();
-      auto watcher = TreeWatcher::create(tree->root, settings.max_watched_dirs);
+      auto watcher = TreeWatcher::create(tree->root, settings.max_watched_dirs, tree->fd.get());
       lock.lock();
       if (watcher) {
         tree->watcher = std::move(watcher);

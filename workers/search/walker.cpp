@@ -332,24 +332,41 @@ void walk_each(int dir_fd, const std::string& dir, const WalkFilter& filter, uns
   for (auto& t : pool) t.join();
 }
 
-bool list_directories(const std::string& dir, std::size_t limit, std::vector<std::string>& out) {
-  std::vector<std::string> stack{dir};
+bool for_each_directory(int dir_fd, const std::string& dir, std::size_t limit,
+                        const std::function<bool(int fd, const std::string& path)>& visit) {
+  // Each directory is opened relative to its parent's fd (O_NOFOLLOW), never by its full path.
+  struct Pending {
+    std::shared_ptr<const Fd> parent;  // null for the start
+    std::string name, path;
+  };
+  std::vector<Pending> stack{{nullptr, ".", dir}};
+  std::size_t visited = 0;
   while (!stack.empty()) {
-    std::string d = std::move(stack.back());
+    Pending d = std::move(stack.back());
     stack.pop_back();
-    if (out.size() >= limit) return false;
-    out.push_back(d);
-    DIR* h = ::opendir(d.c_str());
-    if (!h) continue;
+    if (visited >= limit) return false;
+    int raw = ::openat(d.parent ? d.parent->get() : dir_fd, d.name.c_str(),
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (raw < 0) continue;  // gone, or swapped for a symlink, meanwhile
+    auto self = std::make_shared<const Fd>(raw);
+    ++visited;
+    if (!visit(raw, d.path)) return false;
+    int listing = ::fcntl(raw, F_DUPFD_CLOEXEC, 0);
+    DIR* h = listing < 0 ? nullptr : ::fdopendir(listing);
+    if (!h) {
+      if (listing >= 0) ::close(listing);
+      continue;
+    }
     while (dirent* e = ::readdir(h)) {
       std::string_view name = e->d_name;
       if (name == "." || name == ".." || name == ".git") continue;
       if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
-      std::string child = d == "/" ? std::string() : d;
-      child.append("/").append(name);
       struct stat st;
-      if (e->d_type == DT_UNKNOWN && (::lstat(child.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) continue;
-      stack.push_back(std::move(child));
+      if (e->d_type == DT_UNKNOWN && (::fstatat(raw, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)))
+        continue;
+      std::string child = d.path == "/" ? std::string() : d.path;
+      child.append("/").append(name);
+      stack.push_back({self, std::string(name), std::move(child)});
     }
     ::closedir(h);
   }

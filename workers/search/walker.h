@@ -50,8 +50,10 @@ void walk_each(int dir_fd, const std::string& dir, const WalkFilter& filter, uns
                WalkCounters& counters, const std::function<bool()>& cancelled,
                const std::function<void(unsigned worker, std::string&& rel)>& on_file);
 
-/// Every directory under `dir` (itself included), except .git directories and symlinks, up to
-/// `limit` entries; returns false when there are more. Used to set up watches.
-bool list_directories(const std::string& dir, std::size_t limit, std::vector<std::string>& out);
+/// Calls `visit(fd, path)` for every directory under `dir` (open as `dir_fd`; itself included),
+/// except .git directories and symlinks, each opened relative to its parent's fd, up to `limit`
+/// directories; returns false when there are more or `visit` returned false. Used to set up watches.
+bool for_each_directory(int dir_fd, const std::string& dir, std::size_t limit,
+                        const std::function<bool(int fd, const std::string& path)>& visit);
 
 }  // namespace mcpd::search
