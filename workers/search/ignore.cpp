@@ -92,9 +92,8 @@ std::string trim(std::string_view s) {
 }
 
 /// core.excludesFile in one git config file (the last one given wins, as in git), "" if none.
-std::string excludes_file_in(const std::string& config, const std::string& home) {
-  // A git config is small; a larger one (or a FIFO) is not one.
-  std::istringstream in(read_small_file(AT_FDCWD, config.c_str(), 16 << 20));
+std::string excludes_file_in(const std::string& config, const std::string& home, std::uint64_t max_bytes) {
+  std::istringstream in(read_small_file(AT_FDCWD, config.c_str(), max_bytes));
   std::string line, section, found;
   while (std::getline(in, line)) {
     std::string t = trim(line);
@@ -123,14 +122,14 @@ std::string excludes_file_in(const std::string& config, const std::string& home)
 
 }  // namespace
 
-std::string global_gitignore_path() {
+std::string global_gitignore_path(std::uint64_t max_bytes) {
   std::string home = env("HOME"), xdg = env("XDG_CONFIG_HOME");
   if (!home.empty()) {
-    if (auto p = excludes_file_in(home + "/.gitconfig", home); !p.empty()) return p;
+    if (auto p = excludes_file_in(home + "/.gitconfig", home, max_bytes); !p.empty()) return p;
   }
   std::string xdg_dir = !xdg.empty() ? xdg : home.empty() ? "" : home + "/.config";
   if (xdg_dir.empty()) return "";
-  if (auto p = excludes_file_in(xdg_dir + "/git/config", home); !p.empty()) return p;
+  if (auto p = excludes_file_in(xdg_dir + "/git/config", home, max_bytes); !p.empty()) return p;
   return xdg_dir + "/git/ignore";
 }
 

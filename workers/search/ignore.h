@@ -50,7 +50,8 @@ class IgnoreRules {
 /// from ~/.gitconfig, else from $XDG_CONFIG_HOME/git/config (default ~/.config/git/config), "~/"
 /// expanded; else $XDG_CONFIG_HOME/git/ignore, else ~/.config/git/ignore. Reads HOME and
 /// XDG_CONFIG_HOME at each call (each walk calls it once), so a change of either is seen by the next
-/// walk. "" when HOME is unset and nothing names a file.
-std::string global_gitignore_path();
+/// walk. "" when HOME is unset and nothing names a file. A git config over `max_bytes` (or not a
+/// regular file) names nothing.
+std::string global_gitignore_path(std::uint64_t max_bytes);
 
 }  // namespace mcpd::search

@@ -108,8 +108,8 @@ json common_properties() {
 
 json stats_schema() {
   return {{"type", "object"},
-          {"description", "Files listed, searched, matched, skipped (binary, unreadable, too large), index use, "
-                          "elapsed_ms."}};
+          {"description", "Files listed, searched, matched, skipped (binary, unreadable, too large, not a regular "
+                          "file), bytes read, index use, elapsed_ms."}};
 }
 
 Tool base_tool() {
@@ -159,7 +159,7 @@ class CacheKeys {
     // The user's global gitignore (core.excludesFile), looked up again at each key as each walk
     // does, so that an edit of it, or of the git config naming it, is never served stale.
     {
-      std::string global = search::global_gitignore_path();
+      std::string global = search::global_gitignore_path(settings_.max_file_bytes);
       struct stat gst;
       key += "|g:" + global;
       if (!global.empty() && ::stat(global.c_str(), &gst) == 0)

@@ -128,7 +128,7 @@ class Walk {
       start_node_ = std::move(node);
       // Read at each walk (environment and file), as rg reads it at each run; matched relative to
       // the walk's start, as rg matches it relative to its working directory.
-      std::string global = global_gitignore_path();
+      std::string global = global_gitignore_path(filter.max_file_bytes);
       if (!global.empty()) global_ = IgnoreRules::from_file_at(AT_FDCWD, global.c_str(), dir, filter.max_file_bytes);
     }
     DirTask start;
