@@ -36,8 +36,8 @@ using namespace std::chrono_literals;
 // Only ever in the file outside the roots; never in a request, so an answer holding it read there.
 const std::string kMarker = "OUTSIDE_ROOTS_MARKER_7f3a";
 
-std::unique_ptr<McpClient> start_with_root(const fs::path& root) {
-  auto client = start_mcpd({"--root", root.string(), "--cache_enabled", "false"});
+std::unique_ptr<McpClient> start_with_root(const fs::path& root, const std::string& mode = "pool") {
+  auto client = start_mcpd({"--root", root.string(), "--cache_enabled", "false", "--mode", mode});
   client->initialize();
   return client;
 }
@@ -134,43 +134,47 @@ TEST_CASE("a symlink swapped in for a file or a directory component never leads 
   check_still_serves(*client, "search_text", {{"pattern", "inside_visible"}, {"path", t.root.path.string()}});
 }
 
-TEST_CASE("a FIFO as `path` is refused at once by every tool that takes a path") {
+TEST_CASE("a FIFO as `path` is refused at once by every tool that takes a path, in the pool and in mcpd") {
   TempDir root;
   root.write("ok.c", "int ok;\n");
   REQUIRE(::mkfifo((root.path / "pipe.c").c_str(), 0644) == 0);
   fs::create_symlink("pipe.c", root.path / "pipe_link.c");
-  auto client = start_with_root(root.path);
-  const std::string ok = (root.path / "ok.c").string();
-  struct Case {
-    std::string tool;
-    json extra;  // arguments besides `path`
-    json normal;
-  };
-  const Case cases[] = {
-      {"code_parse", json::object(), {{"path", ok}}},
-      {"code_outline", json::object(), {{"path", ok}}},
-      {"code_query", {{"query", "(identifier) @id"}}, {{"path", ok}, {"query", "(identifier) @id"}}},
-      {"search_text", {{"pattern", "x"}}, {{"pattern", "ok"}, {"path", root.path.string()}}},
-      {"search_files", {{"pattern", "x"}}, {{"pattern", "ok"}, {"path", root.path.string()}}},
-  };
-  for (const auto& c : cases) {
-    for (const std::string name : {"pipe.c", "pipe_link.c"}) {
-      CAPTURE(c.tool);
-      CAPTURE(name);
-      json args = c.extra;
-      args["path"] = (root.path / name).string();
-      // Well within any deadline: an open of the FIFO would block until the call's deadline.
-      json result = client->call_tool(c.tool, args, 5s);
-      CHECK(result["isError"] == true);
-      CHECK_MESSAGE(text_of(result).find("FIFO") != std::string::npos, text_of(result));
+  // legacy: the tools run in mcpd's own process, which a blocked open would hang.
+  for (const std::string mode : {"pool", "legacy"}) {
+    CAPTURE(mode);
+    auto client = start_with_root(root.path, mode);
+    const std::string ok = (root.path / "ok.c").string();
+    struct Case {
+      std::string tool;
+      json extra;  // arguments besides `path`
+      json normal;
+    };
+    const Case cases[] = {
+        {"code_parse", json::object(), {{"path", ok}}},
+        {"code_outline", json::object(), {{"path", ok}}},
+        {"code_query", {{"query", "(identifier) @id"}}, {{"path", ok}, {"query", "(identifier) @id"}}},
+        {"search_text", {{"pattern", "x"}}, {{"pattern", "ok"}, {"path", root.path.string()}}},
+        {"search_files", {{"pattern", "x"}}, {{"pattern", "ok"}, {"path", root.path.string()}}},
+    };
+    for (const auto& c : cases) {
+      for (const std::string name : {"pipe.c", "pipe_link.c"}) {
+        CAPTURE(c.tool);
+        CAPTURE(name);
+        json args = c.extra;
+        args["path"] = (root.path / name).string();
+        // Well within any deadline: an open of the FIFO would block until the call's deadline.
+        json result = client->call_tool(c.tool, args, 5s);
+        CHECK(result["isError"] == true);
+        CHECK_MESSAGE(text_of(result).find("FIFO") != std::string::npos, text_of(result));
+      }
+      check_still_serves(*client, c.tool, c.normal);
     }
-    check_still_serves(*client, c.tool, c.normal);
+    // A FIFO met while walking is skipped, never opened.
+    json all = client->call_tool("search_text", {{"pattern", "int"}, {"path", root.path.string()}}, 5s);
+    CHECK(all["isError"] == false);
+    CHECK(all["structuredContent"]["matches"].size() == 1);
+    check_still_serves(*client, "search_files", {{"pattern", "ok"}, {"path", root.path.string()}});
   }
-  // A FIFO met while walking is skipped, never opened.
-  json all = client->call_tool("search_text", {{"pattern", "int"}, {"path", root.path.string()}}, 5s);
-  CHECK(all["isError"] == false);
-  CHECK(all["structuredContent"]["matches"].size() == 1);
-  check_still_serves(*client, "search_files", {{"pattern", "ok"}, {"path", root.path.string()}});
 }
 
 TEST_CASE("a file replaced by a FIFO under the search index: answers stay prompt, the index is not stuck") {
