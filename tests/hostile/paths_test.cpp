@@ -173,6 +173,10 @@ TEST_CASE("a FIFO as `path` is refused at once by every tool that takes a path, 
     json all = client->call_tool("search_text", {{"pattern", "int"}, {"path", root.path.string()}}, 5s);
     CHECK(all["isError"] == false);
     CHECK(all["structuredContent"]["matches"].size() == 1);
+    CHECK(all["structuredContent"]["stats"]["special_skipped"] == 1);
+    // Again, from the listing the first search left.
+    all = client->call_tool("search_text", {{"pattern", "int"}, {"path", root.path.string()}}, 5s);
+    CHECK(all["structuredContent"]["stats"]["special_skipped"] == 1);
     check_still_serves(*client, "search_files", {{"pattern", "ok"}, {"path", root.path.string()}});
   }
 }

@@ -238,6 +238,7 @@ struct Tree {
   struct Listing {
     std::uint64_t generation;
     std::shared_ptr<const std::vector<std::string>> files;
+    std::uint64_t special;  // FIFOs, sockets and devices the walk skipped
   };
   std::map<std::string, Listing> listings;
   std::map<std::string, std::chrono::steady_clock::time_point> streamed;  // filters whose walk overflowed, when
@@ -380,7 +381,8 @@ namespace {
 /// said so), and only max_listed_files paths in all of the tree's listings together. Caller holds
 /// tree.mutex; `generation` is the watcher's when the walk started.
 void cache_listing(Tree& tree, const std::string& key, std::uint64_t generation,
-                   const std::shared_ptr<const std::vector<std::string>>& shared, std::uint64_t max_listed_files) {
+                   const std::shared_ptr<const std::vector<std::string>>& shared, std::uint64_t max_listed_files,
+                   std::uint64_t special) {
   if (!tree.watcher) return;
   tree.refresh();
   if (!tree.watcher || tree.watcher->generation() != generation) return;
@@ -391,14 +393,14 @@ void cache_listing(Tree& tree, const std::string& key, std::uint64_t generation,
     held -= tree.listings.begin()->second.files->size();
     tree.listings.erase(tree.listings.begin());
   }
-  tree.listings[key] = {generation, shared};
+  tree.listings[key] = {generation, shared, special};
 }
 
 }  // namespace
 
 std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree, const WalkFilter& filter,
                                                                       ToolContext& context, bool& reused,
-                                                                      bool* walk_missing) {
+                                                                      bool* walk_missing, std::uint64_t* special) {
   std::string key = filter.key();
   std::uint64_t generation = 0;
   bool no_index = false;
@@ -411,6 +413,7 @@ std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree
       auto it = tree.listings.find(key);
       if (it != tree.listings.end() && it->second.generation == generation) {
         reused = true;
+        if (special) *special = it->second.special;
         return it->second.files;
       }
     }
@@ -456,8 +459,9 @@ std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree
     return nullptr;
   }
   auto shared = std::make_shared<const std::vector<std::string>>(std::move(files));
+  if (special) *special = counters.special.load();
   std::lock_guard lock(tree.mutex);
-  cache_listing(tree, key, generation, shared, settings_.max_listed_files);
+  cache_listing(tree, key, generation, shared, settings_.max_listed_files, counters.special.load());
   return shared;
 }
 
@@ -688,12 +692,13 @@ json SearchEngine::search_text(const OpenedPath& target, const TextQuery& query,
   std::shared_ptr<Tree> tree;
   bool listing_reused = false;
   int dir_fd = -1;
+  std::uint64_t special = 0;  // skipped by the walk
   const OpenedPath* single = nullptr;  // a search of one file reads it through the fd it was opened as
   if (target.is_dir()) {
     tree = tree_for(target);
     dir_fd = tree->fd.get();
     bool walk_missing = false;
-    files = listing(*tree, query.filter, context, listing_reused, &walk_missing);
+    files = listing(*tree, query.filter, context, listing_reused, &walk_missing, &special);
     if (!files) return stream_text(*tree, matcher, query, context, started, walk_missing);
   } else {
     auto slash = dir.rfind('/');
@@ -814,6 +819,7 @@ json SearchEngine::search_text(const OpenedPath& target, const TextQuery& query,
   // Collect in path order up to the caps.
   std::vector<Hit> hits;
   Counts counts;
+  counts.special = special;
   for (std::size_t i = 0; i < n; ++i) {
     counts.add(results[i]);
     if (results[i].status == FileStatus::searched && results[i].lines) hits.push_back({&(*files)[i], &results[i]});
@@ -899,6 +905,7 @@ json SearchEngine::stream_text(Tree& searched, const Matcher& matcher, const Tex
     throw ToolError(e.what());
   }
   context.check_cancelled();
+  counts.special += walked.special.load();
   std::size_t pending = 0;
   bool index_full = false;
   if (tree && overflow) {
@@ -918,7 +925,7 @@ json SearchEngine::stream_text(Tree& searched, const Matcher& matcher, const Tex
     std::sort(files.begin(), files.end());
     auto shared = std::make_shared<const std::vector<std::string>>(std::move(files));
     std::lock_guard lock(tree->mutex);
-    cache_listing(*tree, key, generation, shared, settings_.max_listed_files);
+    cache_listing(*tree, key, generation, shared, settings_.max_listed_files, walked.special.load());
     tree->refresh();
     bool wake = false;
     if (settings_.index && !tree->index_full)

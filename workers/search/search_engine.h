@@ -93,9 +93,11 @@ class SearchEngine {
   /// The listing for `filter`, reusing the tree's cached one while its watcher saw no change;
   /// nullptr when the tree has more than max_listed_files such files (then the caller streams).
   /// With `walk_missing`, a listing that is neither cached nor known to overflow is not walked:
-  /// *walk_missing is set and nullptr returned (the caller walks and searches at once).
+  /// *walk_missing is set and nullptr returned (the caller walks and searches at once). `special`
+  /// gets the FIFOs, sockets and devices the walk skipped.
   std::shared_ptr<const std::vector<std::string>> listing(Tree& tree, const WalkFilter& filter, ToolContext& context,
-                                                          bool& reused, bool* walk_missing = nullptr);
+                                                          bool& reused, bool* walk_missing = nullptr,
+                                                          std::uint64_t* special = nullptr);
   /// Searches while walking. With `tree` (a listing was missing) it also collects the listing, up
   /// to max_listed_files, and on completion caches it and queues its files for the indexer exactly
   /// as a listed search would, so the first query on a tree overlaps its walk with its reads as rg
