@@ -208,8 +208,10 @@ ReadStatus read_bounded(int fd, const struct stat& st, std::uint64_t max_bytes, 
       if (size >= announced) break;
       want = std::min<std::uint64_t>(want, announced - size);
     } else {
-      // Size unknown (0, as in /proc): read to EOF, but one byte past the limit at most.
-      want = std::min<std::uint64_t>(want, max_bytes + 1 - size);
+      // Size unknown (0, as in /proc): read to EOF, but one byte past the limit at most (size is
+      // within the limit here, and no +1 can wrap a limit of UINT64_MAX).
+      std::uint64_t left = max_bytes - size;
+      if (left < want) want = left + 1;
     }
     if (buffer.size() < size + want) buffer.resize(size + want);
     ssize_t n = ::read(fd, buffer.data() + size, want);
