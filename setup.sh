@@ -17,7 +17,7 @@ jobs=${MCPD_JOBS:-$(nproc)}
 apt_packages=(
   build-essential cmake pkg-config git ca-certificates nodejs npm
   libboost1.81-dev nlohmann-json3-dev libtree-sitter-dev libgit2-dev libb2-dev libmodbus-dev
-  libsqlite3-dev libcpp-httplib-dev doctest-dev libre2-dev
+  libsqlite3-dev libcpp-httplib-dev doctest-dev libre2-dev libseccomp-dev
   ripgrep python3 python3-pymodbus python3-serial-asyncio mbpoll
 )
 

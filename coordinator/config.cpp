@@ -8,6 +8,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "spawn.h"
+
 namespace mcpd {
 
 namespace fs = std::filesystem;
@@ -17,7 +19,7 @@ namespace {
 constexpr std::array<const char*, 8> kLogLevels = {"debug",    "info",  "notice", "warning",
                                                    "error",    "critical", "alert", "emergency"};
 
-enum class Kind { integer, boolean, string, paths, int_map, string_map, object, family };
+enum class Kind { integer, boolean, string, paths, int_map, string_map, object, family, environment };
 
 /// One configuration key: its name (as in the config file; MCPD_<NAME> in the environment and
 /// --name=value on the command line), what it holds, and how to read and write it.
@@ -30,6 +32,9 @@ struct Option {
   std::uint64_t min = 0;
   std::uint64_t max = UINT64_MAX;
 };
+
+// The largest MiB setting: 2^44 MiB is 2^64 bytes, so anything at or above it overflows in bytes.
+constexpr std::uint64_t kMaxMebibytes = (std::uint64_t{1} << 44) - 1;
 
 #define MCPD_INT_OPTION(field, lo, hi, help)                                        \
   Option {                                                                          \
@@ -87,6 +92,14 @@ const std::vector<Option>& options() {
              "per-kind pool settings, e.g. {\"default\": {\"max_workers\": 4}, \"parser\": {\"min_workers\": 2}}",
              [](Config& c, const json& v) { c.workers = v; },
              [](const Config& c) { return c.workers; }},
+      Option{"worker_env", Kind::environment,
+             "variables workers get besides the allow-listed ones: [\"NAME\", ...] passed through, or "
+             "{\"NAME\": \"value\" or true (passed through)}",
+             [](Config& c, const json& v) { c.worker_env = v; },
+             [](const Config& c) { return c.worker_env; }},
+      Option{"worker_seccomp", Kind::boolean, "confine each worker kind with its seccomp system call filter",
+             [](Config& c, const json& v) { c.worker_seccomp = v.get<bool>(); },
+             [](const Config& c) { return json(c.worker_seccomp); }},
       Option{"search", Kind::family, "search worker settings (see README, 'Search settings')",
              [](Config& c, const json& v) { c.family_settings["search"] = v; },
              [](const Config& c) { return c.family_settings.count("search") ? c.family_settings.at("search") : json::object(); }},
@@ -162,6 +175,9 @@ void apply(Config& config, const std::string& source, const std::string& key, co
       for (const auto& v : value)
         if (!v.is_string()) fail("must map tool names to strings");
       break;
+    case Kind::environment:
+      if (auto why = pool::check_worker_env(value); !why.empty()) fail(why);
+      break;
     case Kind::family:  // the family's library checks the contents (main.cpp)
       if (!value.is_object()) fail("must be a JSON object");
       break;
@@ -182,6 +198,14 @@ void apply(Config& config, const std::string& source, const std::string& key, co
             if (!it.value().is_boolean()) throw ConfigError(where + " must be true or false");
           } else if (!it.value().is_number_unsigned()) {
             throw ConfigError(where + " must be a non-negative integer, got " + it.value().dump());
+          } else if (it.key() == "max_open_files" && it.value().get<std::uint64_t>() > 0 &&
+                     it.value().get<std::uint64_t>() < 32) {
+            throw ConfigError(where + " must be 0 (as inherited) or at least 32, got " + it.value().dump());
+          } else if (it.key().size() > 3 && it.key().compare(it.key().size() - 3, 3, "_mb") == 0 &&
+                     it.value().get<std::uint64_t>() > kMaxMebibytes) {
+            // Shifted into bytes, a larger value would wrap, and a wrapped limit can read as 0: none.
+            throw ConfigError(where + " must be at most " + std::to_string(kMaxMebibytes) + " (MiB), got " +
+                              it.value().dump());
           }
         }
       }
@@ -227,6 +251,7 @@ json parse_text_value(const Option& opt, const std::string& source, const std::s
     case Kind::int_map:
     case Kind::string_map:
     case Kind::family:
+    case Kind::environment:
     case Kind::object: {
       try {
         return json::parse(text);
@@ -281,7 +306,7 @@ const std::vector<std::string>& worker_setting_keys() {
   static const std::vector<std::string> keys = {
       "min_workers",       "max_workers",         "max_queue",          "singleton",
       "idle_timeout_ms",   "scale_down_interval_ms", "scale_up_cooldown_ms", "max_calls_per_worker", "memory_soft_limit_mb",
-      "memory_hard_limit_mb", "max_retries", "pipeline_depth",      "cancel_grace_ms",    "ping_interval_ms",
+      "memory_hard_limit_mb", "max_open_files", "max_retries", "pipeline_depth",      "cancel_grace_ms",    "ping_interval_ms",
       "ping_timeout_ms",   "stop_grace_ms",       "backoff_initial_ms", "backoff_max_ms",
       "stable_after_ms",   "breaker_threshold",   "breaker_cooldown_ms"};
   return keys;

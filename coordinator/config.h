@@ -52,6 +52,12 @@ struct Config {
   std::string worker_dir;
   json workers = json::object();
 
+  // What workers may see and do. Their environment is an allow-list (pool/spawn.h) plus
+  // worker_env: an array of names passed through from ours, or an object of name to a value (or to
+  // true: passed through). worker_seccomp installs each kind's system call filter; off only to debug.
+  json worker_env = json::object();
+  bool worker_seccomp = true;
+
   // Settings of the tool families that have their own, as the family's library defines and checks
   // them: {"search": {...}, "modbus": {...}}. Passed to the in-process library and to its workers.
   std::map<std::string, json> family_settings;

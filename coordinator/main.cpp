@@ -18,8 +18,8 @@
 #include "parser_tools.h"
 #include "pool_executor.h"
 #include "router.h"
+#include "spawn.h"
 #include "search_tools.h"
-#include "worker_protocol.h"
 #include "stdio_transport.h"
 #include "testkit_tools.h"
 
@@ -55,16 +55,23 @@ int main(int argc, char** argv) {
   const Config& config = inv.config;
   Log::instance().set_level(config.log_level);
 
-  // Workers read their configuration from the environment they inherit. Set it now, before any
-  // thread exists, because setenv is not safe beside concurrent getenv.
+  // Workers read their configuration from MCPD_WORKER_CONFIG in an environment of their own: the
+  // allow-listed part of ours and worker_env, never the rest (a client's secrets stay here).
   json worker_config = {{"roots", config_to_json(config)["roots"]},
                         {"max_file_bytes", config.max_file_bytes},
                         {"max_result_bytes", config.max_result_bytes},
                         {"log_level", config.log_level},
                         {"allow_writes", config.allow_writes},
                         {"test_hooks", config.test_tools},
+                        {"seccomp", config.worker_seccomp},
                         {"settings", config.family_settings}};
-  ::setenv(worker_protocol::config_env, worker_config.dump().c_str(), 1);
+  std::vector<std::string> worker_environment =
+      pool::worker_environment(env, config.worker_env, config.test_tools, worker_config.dump());
+  // Test hook: MCPD_TEST_SPAWN_FAULT=setrlimit|prctl makes that call fail in every worker's setup.
+  std::string spawn_fault;
+  if (config.test_tools)
+    for (const auto& kv : env)
+      if (kv.rfind("MCPD_TEST_SPAWN_FAULT=", 0) == 0) spawn_fault = kv.substr(kv.find('=') + 1);
 
   boost::asio::io_context loop;
   StdioTransport transport(loop, config.max_line_bytes);
@@ -103,6 +110,9 @@ int main(int argc, char** argv) {
     if (tools.empty()) continue;
     pool::PoolSettings settings = pool::pool_settings(worker_settings, kind);
     pool::LaunchSpec launch{kind, worker_dir + "/mcpd-worker-" + kind, settings.memory_hard_limit_bytes};
+    launch.environment = worker_environment;
+    launch.max_open_files = settings.max_open_files;
+    launch.spawn_fault = spawn_fault;
     workers.add_kind(tools, launch, settings);
   }
   Router router(config, legacy, &workers, [&workers](const std::string& tool) { return workers.serves(tool); });

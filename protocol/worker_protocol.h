@@ -25,7 +25,9 @@
 // A worker runs one call at a time; a call sent while it is busy gets an error of kind "busy".
 // Its configuration comes in the environment variable MCPD_WORKER_CONFIG, a JSON object:
 //   {"roots":["/abs/root",...],"max_file_bytes":N,"max_result_bytes":N,"log_level":"info",
-//    "test_hooks":false}
+//    "test_hooks":false,"seccomp":true}
+// (seccomp: install the kind's system call filter at start; absent means true). The rest of the
+// worker's environment is a short allow-list, not the coordinator's.
 // A worker exits when its stdin closes (the coordinator is gone) and asks the kernel to kill it
 // when its parent dies (PR_SET_PDEATHSIG), so no worker outlives the coordinator.
 #pragma once

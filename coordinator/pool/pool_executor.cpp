@@ -1,8 +1,20 @@
 #include "pool_executor.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace mcpd::pool {
+
+namespace {
+
+/// MiB to bytes, saturating: the configuration refuses values this large, and a limit that wrapped
+/// past 2^64 could come out as 0, which means no limit at all.
+std::uint64_t mib_to_bytes(std::uint64_t mib) {
+  constexpr std::uint64_t max_mib = std::numeric_limits<std::uint64_t>::max() >> 20;
+  return mib > max_mib ? std::numeric_limits<std::uint64_t>::max() : mib << 20;
+}
+
+}  // namespace
 
 PoolSettings pool_settings(const json& workers, const std::string& kind) {
   PoolSettings s;
@@ -16,8 +28,9 @@ PoolSettings pool_settings(const json& workers, const std::string& kind) {
     s.max_workers = u64("max_workers", s.max_workers);
     s.max_queue = u64("max_queue", s.max_queue);
     s.max_calls_per_worker = u64("max_calls_per_worker", s.max_calls_per_worker);
-    s.memory_soft_limit_bytes = u64("memory_soft_limit_mb", s.memory_soft_limit_bytes >> 20) << 20;
-    s.memory_hard_limit_bytes = u64("memory_hard_limit_mb", s.memory_hard_limit_bytes >> 20) << 20;
+    s.memory_soft_limit_bytes = mib_to_bytes(u64("memory_soft_limit_mb", s.memory_soft_limit_bytes >> 20));
+    s.memory_hard_limit_bytes = mib_to_bytes(u64("memory_hard_limit_mb", s.memory_hard_limit_bytes >> 20));
+    s.max_open_files = u64("max_open_files", s.max_open_files);
     s.max_retries = static_cast<unsigned>(u64("max_retries", s.max_retries));
     s.pipeline_depth = std::clamp<std::uint64_t>(u64("pipeline_depth", s.pipeline_depth), 1, 2);
     s.cancel_grace = millis("cancel_grace_ms", s.cancel_grace);

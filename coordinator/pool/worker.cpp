@@ -1,8 +1,6 @@
 #include "worker.h"
 
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,34 +11,16 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/process/v2/process.hpp>
-#include <boost/process/v2/stdio.hpp>
 
 #include "log.h"
+#include "spawn.h"
 #include "worker_protocol.h"
 
 namespace mcpd::pool {
 
 namespace asio = boost::asio;
-namespace bp = boost::process::v2;
 
 namespace {
-
-/// Runs in the child between fork and exec: its own process group (so a kill reaches the worker's
-/// children too), death when the coordinator dies, and the hard memory limit.
-struct ChildSetup {
-  rlim_t address_space_limit;
-  template <class Launcher>
-  bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (address_space_limit > 0) {
-      rlimit limit{address_space_limit, address_space_limit};
-      ::setrlimit(RLIMIT_AS, &limit);
-    }
-    return {};
-  }
-};
 
 std::string describe_status(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -87,15 +67,27 @@ Worker::~Worker() {
 void Worker::start() {
   started_at_ = Clock::now();
   try {
-    // The child inherits our environment, where main() put MCPD_WORKER_CONFIG before any thread
-    // started (Boost 1.81's process_environment is not usable header-only).
-    bp::process child(loop_.get_executor(), spec_.executable, std::vector<std::string>{},
-                      bp::process_stdio{stdin_, stdout_, stderr_},
-                      ChildSetup{static_cast<rlim_t>(spec_.address_space_limit)});
-    pid_ = child.id();
-    // We watch the exit ourselves (below) because v2's async_wait reduces the wait status to an
-    // int and loses the signal that ended the worker, which is what an operator needs to read.
-    child.detach();
+    SpawnedProcess child = spawn_process({spec_.executable, spec_.environment, spec_.address_space_limit,
+                                          spec_.max_open_files, spec_.spawn_fault});
+    pid_ = child.pid;
+    try {
+      stdin_.assign(child.stdin_fd);
+      stdout_.assign(child.stdout_fd);
+      stderr_.assign(child.stderr_fd);
+    } catch (...) {
+      // A worker we cannot speak to must not live on unseen.
+      boost::system::error_code ignored;
+      if (stdin_.is_open()) stdin_.close(ignored);
+      else ::close(child.stdin_fd);
+      if (stdout_.is_open()) stdout_.close(ignored);
+      else ::close(child.stdout_fd);
+      if (stderr_.is_open()) stderr_.close(ignored);
+      else ::close(child.stderr_fd);
+      ::kill(-pid_, SIGKILL);
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+      throw;
+    }
   } catch (const std::exception& e) {
     lose("cannot start worker '" + spec_.executable + "': " + e.what());
     reaped_ = true;
@@ -242,7 +234,10 @@ void Worker::read_stderr() {
                                                             const boost::system::error_code& ec, std::size_t n) {
     auto emit = [&](const std::string& line) {
       if (line.empty()) return;
-      log_info("worker stderr", {{"worker", self->spec_.kind}, {"pid", self->pid_}, {"line", line}});
+      json fields = {{"worker", self->spec_.kind}, {"pid", self->pid_}, {"line", line}};
+      // The seccomp filter's last word names the forbidden system call: an operator must see it.
+      if (line.find(": seccomp: ") != std::string::npos) log_warning("worker stderr", std::move(fields));
+      else log_info("worker stderr", std::move(fields));
     };
     if (ec) {
       emit(self->stderr_line_);

@@ -1,5 +1,5 @@
 // Worker is one worker process and its channel, driven entirely by the coordinator's event loop:
-// spawned with Boost.Process v2, spoken to in frames over its stdin/stdout, its stderr relayed to
+// spawned with least privilege (spawn.h), spoken to in frames over its stdin/stdout, its stderr relayed to
 // our log tagged with kind and pid, and its exit noticed the moment it happens (EOF on the pipe or
 // the pidfd turning readable), never at the next health check. The WorkerPool owns every Worker
 // and decides what to do with one; a Worker only reports what it sees and does what it is told.
@@ -35,6 +35,9 @@ struct LaunchSpec {
   std::string executable;
   std::uint64_t address_space_limit = 0;    // RLIMIT_AS in bytes, 0 = none (the hard memory limit)
   std::size_t max_frame_bytes = 64u << 20;
+  std::vector<std::string> environment;     // "KEY=VALUE", the worker's whole environment
+  std::uint64_t max_open_files = 0;         // RLIMIT_NOFILE, 0 = as inherited
+  std::string spawn_fault;                  // test hook, see SpawnRequest::fault
 };
 
 class Worker : public std::enable_shared_from_this<Worker> {

@@ -33,6 +33,7 @@ struct PoolSettings {
   std::uint64_t max_calls_per_worker = 100000;  // recycle after this many calls (jittered), 0 = never
   std::uint64_t memory_soft_limit_bytes = 1ull << 30;  // recycle after the current call when above
   std::uint64_t memory_hard_limit_bytes = 4ull << 30;  // RLIMIT_AS of the process, 0 = none
+  std::uint64_t max_open_files = 4096;                 // RLIMIT_NOFILE of the process, 0 = as inherited
   unsigned max_retries = 2;                  // re-runs of an idempotent call after worker deaths
   /// Calls a worker may hold at once: 1 = one at a time; 2 = the next idempotent call waits in the
   /// worker so it does not idle for a round trip between calls. Only used when every worker is busy

@@ -3,10 +3,13 @@
 #pragma once
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <thread>
@@ -63,18 +66,28 @@ inline std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-/// Runs `rg` with `flags` in `dir`; returns stdout.
+/// Runs `rg` with `flags` in `dir`; returns stdout. rg is the oracle, so a broken or missing rg must
+/// fail the test rather than "agree" with every empty answer: its exit status must be 0 (matches) or 1
+/// (none), and it must print nothing on stderr.
 inline std::string run_rg(const std::filesystem::path& dir, const std::vector<std::string>& flags) {
+  TempDir scratch;
+  auto err_path = scratch.path / "rg.stderr";
   std::string cmd = "cd " + shell_quote(dir.string()) + " && rg --no-config";
   for (const auto& f : flags) cmd += " " + shell_quote(f);
-  cmd += " 2>/dev/null";
+  cmd += " 2>" + shell_quote(err_path.string());
   std::string out;
   FILE* p = ::popen(cmd.c_str(), "r");
   REQUIRE(p);
   char buf[65536];
   std::size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
+  int status = ::pclose(p);
+  std::ifstream err_in(err_path, std::ios::binary);
+  std::string err((std::istreambuf_iterator<char>(err_in)), std::istreambuf_iterator<char>());
+  REQUIRE_MESSAGE(WIFEXITED(status), "rg did not exit normally: " << cmd);
+  int code = WEXITSTATUS(status);
+  REQUIRE_MESSAGE((code == 0 || code == 1), "rg exited " << code << " (" << cmd << "): " << err);
+  REQUIRE_MESSAGE(err.empty(), "rg wrote to stderr (" << cmd << "): " << err);
   return out;
 }
 

@@ -736,7 +736,7 @@ TEST_CASE("the testkit's test_fault refuses when run in-process") {
   for (const auto& t : tools)
     if (t.name == "test_fault") fault = &t;
   REQUIRE(fault != nullptr);
-  CHECK(fault->input_schema["properties"]["fault"]["enum"].size() == 7);
+  CHECK(fault->input_schema["properties"]["fault"]["enum"].size() == 11);
   CHECK(fault->annotations.idempotent == false);
   mcpd::ToolContext context;
   CHECK_THROWS_AS(fault->handler({{"fault", "crash"}}, context), mcpd::ToolError);

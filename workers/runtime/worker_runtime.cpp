@@ -3,8 +3,12 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,6 +39,7 @@
 #include "frame.h"
 #include "json_text.h"
 #include "roots.h"
+#include "sandbox.h"
 #include "schema.h"
 #include "tool_runner.h"
 #include "worker_protocol.h"
@@ -569,6 +574,26 @@ Tool runtime_fault_tool(FrameChannel& channel, bool idempotent) {
         std::memset(leaked.back().get(), 0x5a, 1u << 20);  // touched, so resident
       }
       result.structured = {{"fault", "leak"}, {"mb", mb}, {"rss_bytes", rss_bytes()}};
+    } else if (fault == "socket") {
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd >= 0) ::close(fd);
+      result.structured = {{"fault", "socket"}, {"allowed", true}};
+    } else if (fault == "exec") {
+      char path[] = "/nonexistent/mcpd-test-exec";
+      char* argv[] = {path, nullptr};
+      char* envp[] = {nullptr};
+      ::execve(path, argv, envp);
+      result.structured = {{"fault", "exec"}, {"allowed", true}};
+    } else if (fault == "namespace") {
+      // clone into a new user namespace, the way around a denied unshare; the child, if any, leaves.
+      long child = ::syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+      if (child == 0) ::_exit(0);
+      if (child > 0) ::waitpid(static_cast<pid_t>(child), nullptr, 0);
+      result.structured = {{"fault", "namespace"}, {"allowed", true}};
+    } else if (fault == "confinement") {
+      result.structured = {{"fault", "confinement"},
+                           {"dumpable", ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)},
+                           {"no_new_privs", ::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)}};
     } else if (fault == "stdout") {
       std::printf("stray printf from a tool\n");
       std::cout << "stray std::cout from a tool" << std::endl;
@@ -770,6 +795,10 @@ WorkerConfig parse_worker_config(std::string_view text) {
     if (!writes->is_boolean()) throw std::invalid_argument("allow_writes: must be true or false, got " + writes->dump());
     config.allow_writes = writes->get<bool>();
   }
+  if (auto seccomp = object.find("seccomp"); seccomp != object.end()) {
+    if (!seccomp->is_boolean()) throw std::invalid_argument("seccomp: must be true or false, got " + seccomp->dump());
+    config.seccomp = seccomp->get<bool>();
+  }
   return config;
 }
 
@@ -786,7 +815,7 @@ Tool test_fault_tool(bool idempotent) {
       {"properties",
        {{"fault",
          {{"type", "string"},
-          {"enum", {"ok", "crash", "hang", "garbage", "exit", "leak", "stdout"}},
+          {"enum", {"ok", "crash", "hang", "garbage", "exit", "leak", "stdout", "socket", "exec", "namespace", "confinement"}},
           {"description", "which fault to inject"}}},
         {"mb",
          {{"type", "integer"},
@@ -798,6 +827,9 @@ Tool test_fault_tool(bool idempotent) {
   tool.output_schema = {{"type", "object"},
                         {"properties",
                          {{"fault", {{"type", "string"}}},
+                          {"allowed", {{"type", "boolean"}}},
+                          {"dumpable", {{"type", "integer"}}},
+                          {"no_new_privs", {{"type", "integer"}}},
                           {"mb", {{"type", "integer"}}},
                           {"rss_bytes", {{"type", "integer"}}}}}};
   // test_fault is not idempotent (a retry after "crash" would only crash another worker);
@@ -864,6 +896,24 @@ int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<v
     say("test hooks are on" + (fault.empty() ? std::string() : ", fault " + fault) + (diverge ? ", diverging" : ""));
   }
   if (fault == "exit_before_hello") return 1;
+
+  // Confinement, now that the libraries are loaded and the kind's own startup (the Modbus poller's
+  // database, for one) is done. Non-dumpable: no core file, and other processes of our user cannot
+  // attach to us or read our memory; it has to be set here because exec resets it.
+  if (::prctl(PR_SET_DUMPABLE, 0) != 0) {
+    say(std::string("prctl(PR_SET_DUMPABLE, 0): ") + std::strerror(errno));
+    return 4;
+  }
+  if (config.seccomp) {
+    try {
+      install_seccomp_filter(kind, stderr_prefix());
+    } catch (const std::exception& e) {
+      say(std::string("cannot install the seccomp filter: ") + e.what());
+      return 4;
+    }
+  } else {
+    say("seccomp filter off (worker_seccomp is false)");
+  }
 
   // Locals from here on live until quit(): every path below ends the process without returning,
   // so the detached threads may hold references to them.

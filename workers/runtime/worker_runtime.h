@@ -8,7 +8,8 @@
 // frames, or when the parent was already gone at start; 1 when the process could not set up its
 // channel; 2 for a missing or invalid MCPD_WORKER_CONFIG; 3 when the coordinator sends a frame that
 // breaks the protocol (garbage, an unknown type, a call without an id): the coordinator is broken
-// and the worker does not guess.
+// and the worker does not guess; 4 when it cannot confine itself (non-dumpable, seccomp filter).
+// A system call its filter denies kills it with SIGSYS (sandbox.h).
 //
 // ---------------------------------------------------------------------------------------------
 // TEST HOOKS: only when the configuration says "test_hooks": true. With test_hooks false (the
@@ -30,6 +31,13 @@
 //       "exit"    _exit(7) mid-call
 //       "leak"    allocates and touches `mb` MiB (default 64), keeps them, returns normally
 //       "stdout"  printf, std::cout and write(1) from the tool; frames must stay intact
+//       "socket"  socket(AF_INET, SOCK_STREAM): killed by the filter unless the kind may open
+//                 sockets; then result {"fault":"socket","allowed":true}
+//       "exec"    execve of a path that does not exist: killed by the filter unless the kind may
+//                 exec; then result {"fault":"exec","allowed":true} (the exec itself fails)
+//       "namespace" clone(CLONE_NEWUSER): killed by the filter (every kind); with the filter off
+//                 result {"fault":"namespace","allowed":true}
+//       "confinement" result {"fault":"confinement","dumpable":D,"no_new_privs":N} from prctl
 // ---------------------------------------------------------------------------------------------
 #pragma once
 
@@ -53,6 +61,7 @@ struct WorkerConfig {
   std::string log_level = "info";  // least severe level sent in telemetry (syslog names, debug..emergency)
   bool test_hooks = false;         // see TEST HOOKS above
   bool allow_writes = false;       // passed to tools as ToolContext::allow_writes
+  bool seccomp = true;             // install the kind's system call filter (sandbox.h) at start
 };
 
 /// Parses and checks MCPD_WORKER_CONFIG's text. Throws std::invalid_argument with a message naming
