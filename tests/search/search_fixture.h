@@ -68,8 +68,10 @@ inline std::string shell_quote(const std::string& s) {
 
 /// Runs `rg` with `flags` in `dir`; returns stdout. rg is the oracle, so a broken or missing rg must
 /// fail the test rather than "agree" with every empty answer: its exit status must be 0 (matches) or 1
-/// (none), and it must print nothing on stderr.
-inline std::string run_rg(const std::filesystem::path& dir, const std::vector<std::string>& flags) {
+/// (none), and it must print nothing on stderr unless the test expects warnings (`warnings`: bad
+/// lines of an ignore file, which rg reports and skips).
+inline std::string run_rg(const std::filesystem::path& dir, const std::vector<std::string>& flags,
+                          bool warnings = false) {
   TempDir scratch;
   auto err_path = scratch.path / "rg.stderr";
   std::string cmd = "cd " + shell_quote(dir.string()) + " && rg --no-config";
@@ -87,7 +89,7 @@ inline std::string run_rg(const std::filesystem::path& dir, const std::vector<st
   REQUIRE_MESSAGE(WIFEXITED(status), "rg did not exit normally: " << cmd);
   int code = WEXITSTATUS(status);
   REQUIRE_MESSAGE((code == 0 || code == 1), "rg exited " << code << " (" << cmd << "): " << err);
-  REQUIRE_MESSAGE(err.empty(), "rg wrote to stderr (" << cmd << "): " << err);
+  REQUIRE_MESSAGE((warnings || err.empty()), "rg wrote to stderr (" << cmd << "): " << err);
   return out;
 }
 
@@ -134,9 +136,10 @@ inline std::set<MatchKey> our_matches(const json& result) {
 }
 
 /// Lines of rg's plain output (rg -l, rg -c, rg --files), sorted, "./" stripped.
-inline std::vector<std::string> rg_lines(const std::filesystem::path& dir, const std::vector<std::string>& flags) {
+inline std::vector<std::string> rg_lines(const std::filesystem::path& dir, const std::vector<std::string>& flags,
+                                         bool warnings = false) {
   std::vector<std::string> out;
-  std::string text = run_rg(dir, flags);
+  std::string text = run_rg(dir, flags, warnings);
   std::size_t start = 0;
   while (start < text.size()) {
     std::size_t end = text.find('\n', start);
