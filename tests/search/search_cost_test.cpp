@@ -164,6 +164,12 @@ TEST_CASE("an ignore file's rules and bytes are bounded by settings") {
   CHECK(by_bytes == std::vector<std::string>{"r2.txt", "r3.txt", "r4.txt"});
   REQUIRE(bytes_logged.size() == 1);
   CHECK(bytes_logged[0].find("skipped 1 ignore-file line(s)") == 0);
+  // search.max_file_bytes bounds what is read of an ignore file too (read through the directory's
+  // fd), the same way: the smaller of the two bounds applies.
+  auto [by_file_bytes, file_bytes_logged] = files_with({{"max_file_bytes", 17}});
+  CHECK(by_file_bytes == std::vector<std::string>{"r2.txt", "r3.txt", "r4.txt"});
+  REQUIRE(file_bytes_logged.size() == 1);
+  CHECK(file_bytes_logged[0].find("skipped 1 ignore-file line(s)") == 0);
   CHECK_THROWS_WITH_AS(search_tools({{"max_glob_nesting", 65}}), doctest::Contains("search.max_glob_nesting"),
                        std::invalid_argument);
 }
