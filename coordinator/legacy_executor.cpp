@@ -28,7 +28,10 @@ CallOutcome to_outcome(ToolRun run) {
 }  // namespace
 
 LegacyExecutor::LegacyExecutor(asio::io_context& loop, const Config& config)
-    : loop_(loop), config_(config), threads_(static_cast<std::size_t>(config.legacy_threads)) {}
+    : loop_(loop),
+      config_(config),
+      root_dirs_(std::make_shared<const RootDirs>(config.roots)),
+      threads_(static_cast<std::size_t>(config.legacy_threads)) {}
 
 LegacyExecutor::~LegacyExecutor() {
   threads_.stop();
@@ -39,6 +42,7 @@ void LegacyExecutor::execute(CallRequest request, Done done) {
   asio::post(threads_, [this, request = std::move(request), done = std::move(done)]() mutable {
     ToolContext context;
     context.roots = config_.roots;
+    context.root_dirs = root_dirs_;
     context.cancel = request.cancel;
     context.max_file_bytes = config_.max_file_bytes;
     context.max_result_bytes = config_.max_result_bytes;

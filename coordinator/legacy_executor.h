@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "executor.h"
+#include "roots.h"
 
 namespace mcpd {
 
@@ -22,6 +23,7 @@ class LegacyExecutor : public Executor {
  private:
   boost::asio::io_context& loop_;
   const Config& config_;
+  std::shared_ptr<const RootDirs> root_dirs_;  // opened once, before any call
   boost::asio::thread_pool threads_;
 };
 

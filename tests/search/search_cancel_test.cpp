@@ -1,12 +1,15 @@
 // Cancellation and progress on trees large enough for a search to take a while: a cancelled search
 // ends with ToolCancelled long before an uncancelled one would, leaves the engine (and its
 // background indexer) fit for the next queries, and a running search reports rising progress.
+#include <fcntl.h>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <random>
 #include <thread>
 
+#include "roots.h"
 #include "search_fixture.h"
 #include "walker.h"
 
@@ -94,15 +97,17 @@ TEST_CASE("the walk stops between directories once cancelled") {
   TempDir t;
   for (int i = 0; i < 200; ++i) t.write("d" + std::to_string(i) + "/f.txt", "x\n");
   search::WalkFilter filter;
+  mcpd::Fd dir(::open(t.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  REQUIRE(dir);
   for (unsigned threads : {1u, 2u}) {
     CAPTURE(threads);
     search::WalkCounters counters;
     std::atomic<int> polls{0};
-    auto files = search::walk_files(t.path.string(), filter, threads, counters, [&] { return ++polls > 10; });
+    auto files = search::walk_files(dir.get(), t.path.string(), filter, threads, counters, [&] { return ++polls > 10; });
     CHECK(counters.directories.load() <= 10 + threads);
     CHECK(files.size() <= 10 + threads);
     search::WalkCounters all;
-    CHECK(search::walk_files(t.path.string(), filter, threads, all, [] { return false; }).size() == 200);
+    CHECK(search::walk_files(dir.get(), t.path.string(), filter, threads, all, [] { return false; }).size() == 200);
     CHECK(all.directories.load() == 201);
   }
 }

@@ -4,10 +4,13 @@
 // and from a hostile tree's ignore files, ignore files with too many rules or bytes; and an
 // exception on a search thread, which must end the call, not the process. Results equal rg's
 // where rg answers the same question.
+#include <fcntl.h>
+
 #include <stdexcept>
 
 #include "glob.h"
 #include "matcher.h"
+#include "roots.h"
 #include "search_engine.h"
 #include "search_fixture.h"
 #include "walker.h"
@@ -161,6 +164,12 @@ TEST_CASE("an ignore file's rules and bytes are bounded by settings") {
   CHECK(by_bytes == std::vector<std::string>{"r2.txt", "r3.txt", "r4.txt"});
   REQUIRE(bytes_logged.size() == 1);
   CHECK(bytes_logged[0].find("skipped 1 ignore-file line(s)") == 0);
+  // search.max_file_bytes bounds what is read of an ignore file too (read through the directory's
+  // fd), the same way: the smaller of the two bounds applies.
+  auto [by_file_bytes, file_bytes_logged] = files_with({{"max_file_bytes", 17}});
+  CHECK(by_file_bytes == std::vector<std::string>{"r2.txt", "r3.txt", "r4.txt"});
+  REQUIRE(file_bytes_logged.size() == 1);
+  CHECK(file_bytes_logged[0].find("skipped 1 ignore-file line(s)") == 0);
   CHECK_THROWS_WITH_AS(search_tools({{"max_glob_nesting", 65}}), doctest::Contains("search.max_glob_nesting"),
                        std::invalid_argument);
 }
@@ -219,6 +228,7 @@ TEST_CASE("an exception on a search thread fails the call with its message, and 
     ThrowingEngine e(settings, false);
     ToolContext context;
     context.roots = {t.path};
+    OpenedPath dir = open_in_roots(t.path.string(), context, PathKind::directory);
     auto query = files_query("foo");
     // The first search of a tree streams (walker threads); once indexed, searches run on the
     // engine's own pool of threads.
@@ -226,12 +236,12 @@ TEST_CASE("an exception on a search thread fails the call with its message, and 
       CAPTURE(round);
       e.armed = true;
       int before = e.thrown;
-      CHECK_THROWS_WITH_AS(e.engine.search_text(t.path.string(), query, context),
+      CHECK_THROWS_WITH_AS(e.engine.search_text(dir, query, context),
                            doctest::Contains(("injected failure reading " + (t.path / "f1.txt").string()).c_str()),
                            std::runtime_error);
       CHECK(e.thrown > before);
       e.armed = false;
-      json out = e.engine.search_text(t.path.string(), query, context);
+      json out = e.engine.search_text(dir, query, context);
       CHECK(out["files"].size() == 40);
       e.engine.wait_for_index(t.path.string());
       if (round == 1 && settings.max_listed_files > 5) CHECK(out["stats"]["streamed"] == false);
@@ -245,13 +255,14 @@ TEST_CASE("an exception on the indexer's thread stops the index, not the process
   ThrowingEngine e({}, true);
   ToolContext context;
   context.roots = {t.path};
+  OpenedPath dir = open_in_roots(t.path.string(), context, PathKind::directory);
   auto query = files_query("foo \\d+");
-  json first = e.engine.search_text(t.path.string(), query, context);
+  json first = e.engine.search_text(dir, query, context);
   CHECK(first["files"].size() == 40);
   REQUIRE(e.engine.wait_for_index(t.path.string()));  // returns: the failed indexer left nothing pending
   CHECK(e.thrown == 1);
   for (int round = 0; round < 2; ++round) {
-    json later = e.engine.search_text(t.path.string(), query, context);
+    json later = e.engine.search_text(dir, query, context);
     CHECK(later["files"].size() == 40);
     CHECK(later["stats"]["index"]["error"].get<std::string>().find("the indexer stopped: injected failure") == 0);
     CHECK(later["stats"]["index"]["pending_files"] == 0);
@@ -263,22 +274,24 @@ TEST_CASE("an exception on the indexer's thread stops the index, not the process
 TEST_CASE("an exception in a walker thread's callback ends the walk with it") {
   TempDir t;
   for (int i = 0; i < 50; ++i) t.write("d" + std::to_string(i) + "/f.txt", "x\n");
+  Fd dir(::open(t.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  REQUIRE(dir);
   search::WalkCounters counters;
   std::atomic<int> polls{0};
   std::function<bool()> cancelled = [&] {
     if (++polls == 20) throw std::runtime_error("injected failure in a walk");
     return false;
   };
-  CHECK_THROWS_WITH_AS(search::walk_files(t.path.string(), {}, 4, counters, cancelled),
+  CHECK_THROWS_WITH_AS(search::walk_files(dir.get(), t.path.string(), {}, 4, counters, cancelled),
                        doctest::Contains("injected failure in a walk"), std::runtime_error);
   std::function<bool()> never = [] { return false; };
   std::atomic<int> seen{0};
-  CHECK_THROWS_WITH_AS(search::walk_each(t.path.string(), {}, 4, counters, never,
+  CHECK_THROWS_WITH_AS(search::walk_each(dir.get(), t.path.string(), {}, 4, counters, never,
                                          [&](unsigned, std::string&&) {
                                            if (++seen == 10) throw std::runtime_error("injected failure per file");
                                          }),
                        doctest::Contains("injected failure per file"), std::runtime_error);
-  CHECK(search::walk_files(t.path.string(), {}, 4, counters, never).size() == 50);
+  CHECK(search::walk_files(dir.get(), t.path.string(), {}, 4, counters, never).size() == 50);
 }
 
 }  // namespace

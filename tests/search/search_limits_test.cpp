@@ -150,6 +150,31 @@ TEST_CASE("a file with a NUL after the first 64 KiB is skipped whole, where rg r
         std::vector<std::string>{"text.txt"});
 }
 
+TEST_CASE("a large file with a NUL in its first block is skipped after that block, not read whole") {
+  TempDir t;
+  std::string big(32 << 20, 'x');
+  big[10] = '\0';
+  t.write("big.bin", big);
+  big[10] = 'x';
+  big[20 << 20] = '\0';
+  t.write("late.bin", big);
+  t.write("text.txt", "xx\n");
+  SearchTools tools(t.path);
+  for (const std::string path : {"big.bin", "late.bin", ""}) {
+    CAPTURE(path);
+    json args = {{"pattern", "xx"}};
+    if (!path.empty()) args["path"] = path;
+    json out = tools.text(args);
+    const json& stats = out["stats"];
+    CHECK(stats["binary_skipped"] == (path.empty() ? 2 : 1));
+    std::uint64_t read = stats["bytes_read"].get<std::uint64_t>();
+    // The early NUL: one 64 KiB block. The late one: up to the chunk that holds it, not the 32 MiB.
+    std::uint64_t most = path == "big.bin" ? 64u << 10 : path == "late.bin" ? 22u << 20 : (64u << 10) + (22u << 20) + 3;
+    CHECK(read <= most);
+    CHECK(read > 0);
+  }
+}
+
 TEST_CASE("watches end with their directories, deleted or moved out of the tree") {
   TempDir t, outside;
   for (const char* d : {"a/b/c", "x/y", "keep"}) std::filesystem::create_directories(t.path / d);

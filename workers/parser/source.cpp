@@ -30,8 +30,9 @@ Source load_source(const json& arguments, const ToolContext& context) {
   if (language != nullptr && !language->is_string()) throw ToolError("`language` must be a string");
 
   // The roots come first: a path outside them is refused before anything else is said about it.
-  std::filesystem::path resolved;
-  if (path != nullptr) resolved = resolve_in_roots(path->get<std::string>(), context.roots);
+  // The file is opened here, once, and read through that descriptor.
+  OpenedPath file;
+  if (path != nullptr) file = open_in_roots(path->get<std::string>(), context, PathKind::file);
 
   Source source;
   if (language != nullptr) {
@@ -45,7 +46,7 @@ Source load_source(const json& arguments, const ToolContext& context) {
     throw ToolError("`language` is required with inline `code` (supported: " + supported_language_list() + ")");
   }
 
-  source.text = code != nullptr ? code->get<std::string>() : read_text_file(resolved, context.max_file_bytes);
+  source.text = code != nullptr ? code->get<std::string>() : read_text_file(file, context.max_file_bytes);
   return source;
 }
 

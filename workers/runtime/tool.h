@@ -61,9 +61,13 @@ class ToolCancelled : public std::runtime_error {
   ToolCancelled() : std::runtime_error("cancelled") {}
 };
 
+class RootDirs;
+
 /// What a handler may use while it runs. Callbacks are safe to call from the handler's thread.
 struct ToolContext {
   std::vector<std::filesystem::path> roots;  // canonical, absolute
+  /// The roots opened once by whoever runs the tools (roots.h); null: opened per call from `roots`.
+  std::shared_ptr<const RootDirs> root_dirs;
   CancelToken cancel;
   std::uint64_t max_file_bytes = 8u << 20;
   std::uint64_t max_result_bytes = 4u << 20;

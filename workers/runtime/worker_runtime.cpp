@@ -39,6 +39,7 @@
 
 #include "frame.h"
 #include "json_text.h"
+#include "roots.h"
 #include "sandbox.h"
 #include "schema.h"
 #include "tool_runner.h"
@@ -271,6 +272,7 @@ class CallRunner {
   CallRunner(const WorkerConfig& config, std::vector<Tool> tools, FrameChannel& channel, Telemetry& telemetry,
              Counters& counters, bool diverge, std::size_t concurrency)
       : config_(config),
+        root_dirs_(std::make_shared<const RootDirs>(config.roots)),
         tools_(std::move(tools)),
         channel_(channel),
         telemetry_(telemetry),
@@ -451,6 +453,7 @@ class CallRunner {
     Progress progress;
     ToolContext context;
     context.roots = config_.roots;
+    context.root_dirs = root_dirs_;
     context.cancel = job.cancel;
     context.max_file_bytes = config_.max_file_bytes;
     context.max_result_bytes = config_.max_result_bytes;
@@ -537,6 +540,7 @@ class CallRunner {
   }
 
   const WorkerConfig& config_;
+  const std::shared_ptr<const RootDirs> root_dirs_;  // opened once, before any call
   const std::vector<Tool> tools_;
   FrameChannel& channel_;
   Telemetry& telemetry_;

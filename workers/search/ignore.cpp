@@ -1,10 +1,17 @@
 #include "ignore.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
+#include <vector>
+
+#include "roots.h"
 
 #include <re2/re2.h>
 #include <re2/set.h>
@@ -59,19 +66,46 @@ IgnoreRules::IgnoreRules(std::string base, std::string_view text, const IgnoreLi
   compile();
 }
 
-IgnoreRules IgnoreRules::from_file(const std::filesystem::path& file, std::string base, const IgnoreLimits& limits) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return IgnoreRules(std::move(base), "", limits);
-  std::string text(static_cast<std::size_t>(std::min<std::uint64_t>(limits.max_file_bytes, 1 << 16)), '\0');
-  std::size_t size = 0;
-  while (size < limits.max_file_bytes) {
-    if (size == text.size()) text.resize(std::min<std::uint64_t>(limits.max_file_bytes, text.size() * 2));
-    in.read(text.data() + size, static_cast<std::streamsize>(text.size() - size));
-    size += static_cast<std::size_t>(in.gcount());
-    if (!in) break;
+namespace {
+
+/// The content of a regular file, "" when it cannot be read: opened without blocking on a FIFO
+/// (roots.h open_regular_at), read through the fd, at most `max_bytes`; `over` tells that the file
+/// holds more (one byte past the limit is read to know, whatever st_size says).
+std::string read_small_file(int dir_fd, const char* file, std::uint64_t max_bytes, bool& over) {
+  over = false;
+  // In the tree the walk reads through directory fds: nothing below `dir_fd` may be a symlink.
+  std::uint64_t resolve = dir_fd == AT_FDCWD ? 0 : kResolveBeneath | kResolveNoSymlinks;
+  Fd fd;
+  struct stat st;
+  int err = 0;
+  if (open_regular_at(dir_fd, file, resolve, fd, st, err) != OpenStatus::ok) return "";
+  const std::uint64_t want = max_bytes == UINT64_MAX ? max_bytes : max_bytes + 1;
+  std::string text;
+  while (text.size() < want) {
+    std::size_t old = text.size();
+    std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(want - old, 64 << 10));
+    text.resize(old + chunk);
+    ssize_t n = ::read(fd.get(), text.data() + old, chunk);
+    if (n < 0 && errno == EINTR) {
+      text.resize(old);
+      continue;
+    }
+    if (n < 0) return "";
+    text.resize(old + static_cast<std::size_t>(n));
+    if (n == 0) break;
   }
-  bool over = size == limits.max_file_bytes && in.peek() != std::char_traits<char>::eof();
-  text.resize(size);
+  if (text.size() > max_bytes) {
+    over = true;
+    text.resize(static_cast<std::size_t>(max_bytes));
+  }
+  return text;
+}
+
+}  // namespace
+
+IgnoreRules IgnoreRules::from_file_at(int dir_fd, const char* file, std::string base, const IgnoreLimits& limits) {
+  bool over = false;
+  std::string text = read_small_file(dir_fd, file, limits.max_file_bytes, over);
   if (over) {
     // The last line read may be cut: it goes with the rest.
     auto nl = text.rfind('\n');
@@ -217,9 +251,11 @@ std::string trim(std::string_view s) {
 }
 
 /// core.excludesFile in one git config file (the last one given wins, as in git), "" if none.
-std::string excludes_file_in(const std::string& config, const std::string& home) {
-  std::ifstream in(config, std::ios::binary);
-  if (!in) return "";
+std::string excludes_file_in(const std::string& config, const std::string& home, std::uint64_t max_bytes) {
+  bool over = false;
+  std::string text = read_small_file(AT_FDCWD, config.c_str(), max_bytes, over);
+  if (over) return "";  // a git config that large is not one
+  std::istringstream in(text);
   std::string line, section, found;
   while (std::getline(in, line)) {
     std::string t = trim(line);
@@ -248,14 +284,14 @@ std::string excludes_file_in(const std::string& config, const std::string& home)
 
 }  // namespace
 
-std::string global_gitignore_path() {
+std::string global_gitignore_path(std::uint64_t max_bytes) {
   std::string home = env("HOME"), xdg = env("XDG_CONFIG_HOME");
   if (!home.empty()) {
-    if (auto p = excludes_file_in(home + "/.gitconfig", home); !p.empty()) return p;
+    if (auto p = excludes_file_in(home + "/.gitconfig", home, max_bytes); !p.empty()) return p;
   }
   std::string xdg_dir = !xdg.empty() ? xdg : home.empty() ? "" : home + "/.config";
   if (xdg_dir.empty()) return "";
-  if (auto p = excludes_file_in(xdg_dir + "/git/config", home); !p.empty()) return p;
+  if (auto p = excludes_file_in(xdg_dir + "/git/config", home, max_bytes); !p.empty()) return p;
   return xdg_dir + "/git/ignore";
 }
 

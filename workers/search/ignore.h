@@ -36,9 +36,11 @@ class IgnoreRules {
   /// Parses `text` and compiles; lines that do not compile or are over `limits` are skipped and
   /// counted (skipped()), as git skips bad lines.
   IgnoreRules(std::string base, std::string_view text, const IgnoreLimits& limits = {});
-  /// Reads `file` (missing or unreadable: no rules; beyond limits.max_file_bytes: not read, and
-  /// the file counts as one skipped line).
-  static IgnoreRules from_file(const std::filesystem::path& file, std::string base, const IgnoreLimits& limits = {});
+  /// Reads `file` relative to the directory fd `dir_fd` (missing, unreadable, not a regular file
+  /// or reached through a symlink: no rules; beyond limits.max_file_bytes: not read, and the file
+  /// counts as one skipped line). With AT_FDCWD, `file` is an absolute name outside the roots (the
+  /// user's global gitignore) and symlinks are followed.
+  static IgnoreRules from_file_at(int dir_fd, const char* file, std::string base, const IgnoreLimits& limits = {});
   ~IgnoreRules();
   IgnoreRules(IgnoreRules&&) noexcept;
   IgnoreRules& operator=(IgnoreRules&&) noexcept;
@@ -83,7 +85,8 @@ class IgnoreRules {
 /// from ~/.gitconfig, else from $XDG_CONFIG_HOME/git/config (default ~/.config/git/config), "~/"
 /// expanded; else $XDG_CONFIG_HOME/git/ignore, else ~/.config/git/ignore. Reads HOME and
 /// XDG_CONFIG_HOME at each call (each walk calls it once), so a change of either is seen by the next
-/// walk. "" when HOME is unset and nothing names a file.
-std::string global_gitignore_path();
+/// walk. "" when HOME is unset and nothing names a file. A git config over `max_bytes` (or not a
+/// regular file) names nothing.
+std::string global_gitignore_path(std::uint64_t max_bytes);
 
 }  // namespace mcpd::search

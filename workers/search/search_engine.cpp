@@ -16,6 +16,7 @@
 
 #include "glob.h"
 #include "json_text.h"
+#include "roots.h"
 #include "thread_errors.h"
 #include "tree_watcher.h"
 #include "trigram_index.h"
@@ -30,46 +31,44 @@ std::int64_t mtime_ns(const struct stat& st) {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
-enum class ReadStatus { ok, unreadable, too_large, not_regular };
+enum class FileRead { ok, unreadable, too_large, not_regular, binary };
 
-/// Reads a whole regular file into `buffer` (grown, never shrunk); `size` gets the byte count.
-ReadStatus read_file(const std::string& path, std::vector<char>& buffer, std::size_t& size, std::uint64_t max_bytes,
-                     struct stat* st_out = nullptr) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-  if (fd < 0) return ReadStatus::unreadable;
+/// Reads the regular file open as `fd` into `buffer` (grown, never shrunk), bounded by
+/// `max_bytes` whatever fstat says, stopping at the first chunk holding a NUL (binary).
+FileRead read_opened(int fd, const struct stat& st, std::vector<char>& buffer, std::size_t& size,
+                     std::uint64_t max_bytes, std::uint64_t& bytes_read) {
+  switch (read_bounded(fd, st, max_bytes, true, buffer, size, &bytes_read)) {
+    case ReadStatus::ok: return FileRead::ok;
+    case ReadStatus::too_large: return FileRead::too_large;
+    case ReadStatus::binary: return FileRead::binary;
+    case ReadStatus::error: break;
+  }
+  return FileRead::unreadable;
+}
+
+/// Opens `rel` beneath the tree's directory fd and reads it as read_opened does. No component may
+/// be a symlink (the walker follows none, so one found there was swapped in after the walk), and a
+/// FIFO or socket swapped in is refused without blocking (roots.h RegularOpen::nonblocking: the
+/// walker listed a regular file here, and this is the read of every searched file).
+FileRead read_file(int dir_fd, const std::string& rel, std::vector<char>& buffer, std::size_t& size,
+                   std::uint64_t max_bytes, std::uint64_t& bytes_read, struct stat* st_out = nullptr) {
+  Fd fd;
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    return ReadStatus::unreadable;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return ReadStatus::not_regular;
-  }
-  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
-    ::close(fd);
-    return ReadStatus::too_large;
+  int err = 0;
+  switch (open_regular_at(dir_fd, rel.c_str(), kResolveBeneath | kResolveNoSymlinks, fd, st, err,
+                          RegularOpen::nonblocking)) {
+    case OpenStatus::ok: break;
+    case OpenStatus::not_regular: return FileRead::not_regular;
+    default: return FileRead::unreadable;
   }
   if (st_out) *st_out = st;
-  std::size_t want = static_cast<std::size_t>(st.st_size) + 1;
-  if (buffer.size() < want) buffer.resize(want);
-  size = 0;
-  while (true) {
-    if (size == buffer.size()) buffer.resize(buffer.size() * 2);
-    ssize_t n = ::read(fd, buffer.data() + size, buffer.size() - size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      return ReadStatus::unreadable;
-    }
-    if (n == 0) break;
-    size += static_cast<std::size_t>(n);
-    // All that fstat announced is in: no second read() just to see EOF (a file growing meanwhile
-    // is read as it was; size 0, as in /proc, still reads to EOF).
-    if (st.st_size > 0 && size >= static_cast<std::size_t>(st.st_size)) break;
-  }
-  ::close(fd);
-  return ReadStatus::ok;
+  return read_opened(fd.get(), st, buffer, size, max_bytes, bytes_read);
+}
+
+/// The stat of `rel` beneath `dir_fd` with no symlink on the way, as read_file would find it.
+bool stat_beneath(int dir_fd, const std::string& rel, struct stat& st) {
+  Fd fd(openat_beneath(dir_fd, rel.c_str(), O_PATH, kResolveBeneath | kResolveNoSymlinks));
+  return fd && ::fstat(fd.get(), &st) == 0;
 }
 
 /// Runs `work` on its own thread and, while it runs, calls `report` every `interval_ms` from this
@@ -106,10 +105,11 @@ struct MatchRecord {
   std::vector<std::string> before, after;
 };
 
-enum class FileStatus : std::uint8_t { pending, pruned, searched, binary, unreadable, too_large, skipped };
+enum class FileStatus : std::uint8_t { pending, pruned, searched, binary, unreadable, too_large, special };
 
 struct FileResult {
   FileStatus status = FileStatus::pending;
+  std::uint64_t bytes_read = 0;
   bool stale = false;  // stat mode: pruned by an index entry whose stat no longer holds
   std::vector<MatchRecord> matches;
   std::uint64_t lines = 0, count = 0;  // matching lines, matches
@@ -201,35 +201,40 @@ void search_content(std::string_view text, const Matcher& matcher, const TextQue
 
 /// What the stats say about the files of one search.
 struct Counts {
-  std::size_t searched = 0, matched = 0, binary = 0, unreadable = 0, too_large = 0, pruned = 0;
+  std::size_t searched = 0, matched = 0, binary = 0, unreadable = 0, too_large = 0, pruned = 0, special = 0;
+  std::uint64_t bytes_read = 0;
   void add(const FileResult& r) {
+    bytes_read += r.bytes_read;
     switch (r.status) {
       case FileStatus::searched: ++searched; if (r.count || r.lines) ++matched; break;
       case FileStatus::binary: ++binary; break;
       case FileStatus::unreadable: ++unreadable; break;
       case FileStatus::too_large: ++too_large; break;
       case FileStatus::pruned: ++pruned; break;
+      case FileStatus::special: ++special; break;
       default: break;
     }
   }
 };
 
-/// Reads and searches one file into `r` (status and matches). `limit` as for search_content.
-void search_file(const std::string& path, const Matcher& matcher, const TextQuery& query, std::size_t limit,
-                 std::uint64_t max_file_bytes, std::vector<char>& buffer, FileResult& r) {
+/// Reads and searches one file into `r` (status and matches): `rel` beneath `dir_fd`, or the file
+/// already open as `opened` (a search of one file). `limit` as for search_content.
+void search_file(int dir_fd, const std::string& rel, const OpenedPath* opened, const Matcher& matcher,
+                 const TextQuery& query, std::size_t limit, std::uint64_t max_file_bytes, std::vector<char>& buffer,
+                 FileResult& r) {
   std::size_t size = 0;
-  switch (read_file(path, buffer, size, max_file_bytes)) {
-    case ReadStatus::ok: break;
-    case ReadStatus::unreadable: r.status = FileStatus::unreadable; return;
-    case ReadStatus::too_large: r.status = FileStatus::too_large; return;
-    case ReadStatus::not_regular: r.status = FileStatus::skipped; return;
+  FileRead read = opened ? read_opened(opened->fd.get(), opened->st, buffer, size, max_file_bytes, r.bytes_read)
+                         : read_file(dir_fd, rel, buffer, size, max_file_bytes, r.bytes_read);
+  switch (read) {
+    case FileRead::ok: break;
+    case FileRead::unreadable: r.status = FileStatus::unreadable; return;
+    case FileRead::too_large: r.status = FileStatus::too_large; return;
+    case FileRead::not_regular: r.status = FileStatus::special; return;
+    // A NUL anywhere makes the file binary, skipped whole (the deviation from rg in the header);
+    // reading stopped at the chunk that held it.
+    case FileRead::binary: r.status = FileStatus::binary; return;
   }
   std::string_view text(buffer.data(), size);
-  // A NUL anywhere makes the file binary, skipped whole (the deviation from rg in the header).
-  if (std::memchr(text.data(), 0, size)) {
-    r.status = FileStatus::binary;
-    return;
-  }
   r.status = FileStatus::searched;
   search_content(text, matcher, query, limit, r);
 }
@@ -240,6 +245,9 @@ void search_file(const std::string& path, const Matcher& matcher, const TextQuer
 /// The state kept for one searched directory.
 struct Tree {
   std::string root;
+  Fd fd;  // the directory `root` named when the tree was made; every read goes through it
+  dev_t dev = 0;
+  ino_t ino = 0;
   std::uint64_t last_used = 0;
   std::mutex mutex;  // guards everything below
   std::unique_ptr<TreeWatcher> watcher;
@@ -251,6 +259,7 @@ struct Tree {
   struct Listing {
     std::uint64_t generation;
     std::shared_ptr<const std::vector<std::string>> files;
+    std::uint64_t special;  // FIFOs, sockets and devices the walk skipped
   };
   std::map<std::string, Listing> listings;
   std::map<std::string, std::chrono::steady_clock::time_point> streamed;  // filters whose walk overflowed, when
@@ -380,12 +389,18 @@ SearchEngine::SearchEngine(SearchSettings settings) : settings_(settings) {
 
 SearchEngine::~SearchEngine() = default;
 
-std::shared_ptr<Tree> SearchEngine::tree_for(const std::string& dir) {
+std::shared_ptr<Tree> SearchEngine::tree_for(const OpenedPath& dir) {
   std::lock_guard lock(trees_mutex_);
-  auto& tree = trees_[dir];
+  auto& tree = trees_[dir.display];
+  // Another directory under the same name (the old one moved away, a new one made): a new tree.
+  if (tree && (tree->dev != dir.st.st_dev || tree->ino != dir.st.st_ino)) tree.reset();
   if (!tree) {
     tree = std::make_shared<Tree>();
-    tree->root = dir;
+    tree->root = dir.display;
+    tree->fd = Fd(::fcntl(dir.fd.get(), F_DUPFD_CLOEXEC, 0));
+    if (!tree->fd) throw ToolError("cannot search '" + dir.display + "': " + std::strerror(errno));
+    tree->dev = dir.st.st_dev;
+    tree->ino = dir.st.st_ino;
     tree->max_indexed_files = settings_.max_indexed_files;
     tree->max_index_bytes = settings_.max_index_bytes;
   }
@@ -404,7 +419,8 @@ namespace {
 /// said so), and only max_listed_files paths in all of the tree's listings together. Caller holds
 /// tree.mutex; `generation` is the watcher's when the walk started.
 void cache_listing(Tree& tree, const std::string& key, std::uint64_t generation,
-                   const std::shared_ptr<const std::vector<std::string>>& shared, std::uint64_t max_listed_files) {
+                   const std::shared_ptr<const std::vector<std::string>>& shared, std::uint64_t max_listed_files,
+                   std::uint64_t special) {
   if (!tree.watcher) return;
   tree.refresh();
   if (!tree.watcher || tree.watcher->generation() != generation) return;
@@ -415,14 +431,14 @@ void cache_listing(Tree& tree, const std::string& key, std::uint64_t generation,
     held -= tree.listings.begin()->second.files->size();
     tree.listings.erase(tree.listings.begin());
   }
-  tree.listings[key] = {generation, shared};
+  tree.listings[key] = {generation, shared, special};
 }
 
 }  // namespace
 
 std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree, const WalkFilter& filter,
                                                                       ToolContext& context, bool& reused,
-                                                                      bool* walk_missing) {
+                                                                      bool* walk_missing, std::uint64_t* special) {
   std::string key = filter.key();
   std::uint64_t generation = 0;
   bool no_index = false;
@@ -435,6 +451,7 @@ std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree
       auto it = tree.listings.find(key);
       if (it != tree.listings.end() && it->second.generation == generation) {
         reused = true;
+        if (special) *special = it->second.special;
         return it->second.files;
       }
     }
@@ -455,10 +472,13 @@ std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree
   std::function<bool()> cancelled = [cancel] { return cancel.cancelled(); };
   std::vector<std::string> files;
   bool overflow = false;
+  WalkFilter bounded = filter;
+  bounded.max_file_bytes = settings_.max_file_bytes;
   try {
     run_reporting(
         [&] {
-          files = walk_files(tree.root, filter, threads_, counters, cancelled, settings_.max_listed_files, &overflow);
+          files = walk_files(tree.fd.get(), tree.root, bounded, threads_, counters, cancelled,
+                             settings_.max_listed_files, &overflow);
         },
         [&] {
           context.report(0, 0,
@@ -478,8 +498,9 @@ std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree
     return nullptr;
   }
   auto shared = std::make_shared<const std::vector<std::string>>(std::move(files));
+  if (special) *special = counters.special.load();
   std::lock_guard lock(tree.mutex);
-  cache_listing(tree, key, generation, shared, settings_.max_listed_files);
+  cache_listing(tree, key, generation, shared, settings_.max_listed_files, counters.special.load());
   return shared;
 }
 
@@ -503,7 +524,7 @@ void index_files(Tree* tree, const SearchSettings& settings) {
     tree->indexing = true;
     if (!tree->watcher && !tree->watcher_failed) {
       lock.unlock();
-      auto watcher = TreeWatcher::create(tree->root, settings.max_watched_dirs);
+      auto watcher = TreeWatcher::create(tree->root, settings.max_watched_dirs, tree->fd.get());
       lock.lock();
       if (watcher) {
         tree->watcher = std::move(watcher);
@@ -535,16 +556,15 @@ void index_files(Tree* tree, const SearchSettings& settings) {
     for (auto& rel : batch) {
       std::size_t size = 0;
       struct stat st;
+      std::uint64_t bytes_read = 0;
       if (settings.before_index_file) settings.before_index_file(join(tree->root, rel));
-      if (read_file(join(tree->root, rel), buffer, size, settings.max_file_bytes, &st) != ReadStatus::ok) {
+      // Binary (never searched anyway), too large, unreadable, or no longer a regular file (a FIFO
+      // is never opened for reading, so it cannot stall the indexer): not indexed.
+      if (read_file(tree->fd.get(), rel, buffer, size, settings.max_file_bytes, bytes_read, &st) != FileRead::ok) {
         skipped.push_back(std::move(rel));
         continue;
       }
       std::string_view content(buffer.data(), size);
-      if (std::memchr(content.data(), 0, content.size())) {  // binary: never searched anyway
-        skipped.push_back(std::move(rel));
-        continue;
-      }
       // Without inotify only the stat guards the entry; a change within the timestamp's
       // granularity would go unseen, so recently modified files wait (git's "racy" rule).
       if (stat_mode && now_ns - mtime_ns(st) < 2'000'000'000) continue;
@@ -623,6 +643,8 @@ json stats_json(const Counts& c, std::size_t listed, std::size_t candidates, boo
           {"binary_skipped", c.binary},
           {"unreadable_skipped", c.unreadable},
           {"too_large_skipped", c.too_large},
+          {"special_skipped", c.special},
+          {"bytes_read", c.bytes_read},
           {"streamed", streamed},
           {"index",
            {{"used", index_used},
@@ -720,7 +742,7 @@ json text_answer(const std::string& dir, const std::vector<Hit>& hits, const Tex
 
 }  // namespace
 
-json SearchEngine::search_text(const std::string& target, const TextQuery& query, ToolContext& context) {
+json SearchEngine::search_text(const OpenedPath& target, const TextQuery& query, ToolContext& context) {
   auto started = Clock::now();
   if (query.pattern.pattern.size() > settings_.max_pattern_bytes)
     throw ToolError("pattern: " + std::to_string(query.pattern.pattern.size()) +
@@ -733,21 +755,24 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
       throw ToolError(e.what());
     }
   }();
-  struct stat st;
-  if (::stat(target.c_str(), &st) != 0) throw ToolError("cannot read '" + target + "': " + std::strerror(errno));
-  std::string dir = target;
+  std::string dir = target.display;
   std::shared_ptr<const std::vector<std::string>> files;
   std::shared_ptr<Tree> tree;
   bool listing_reused = false;
-  if (S_ISDIR(st.st_mode)) {
-    tree = tree_for(dir);
+  int dir_fd = -1;
+  std::uint64_t special = 0;  // skipped by the walk
+  const OpenedPath* single = nullptr;  // a search of one file reads it through the fd it was opened as
+  if (target.is_dir()) {
+    tree = tree_for(target);
+    dir_fd = tree->fd.get();
     bool walk_missing = false;
-    files = listing(*tree, query.filter, context, listing_reused, &walk_missing);
-    if (!files) return stream_text(dir, matcher, query, context, started, walk_missing ? tree.get() : nullptr);
+    files = listing(*tree, query.filter, context, listing_reused, &walk_missing, &special);
+    if (!files) return stream_text(*tree, matcher, query, context, started, walk_missing);
   } else {
-    auto slash = target.rfind('/');
-    dir = slash == 0 ? "/" : target.substr(0, slash);
-    files = std::make_shared<const std::vector<std::string>>(std::vector<std::string>{target.substr(slash + 1)});
+    auto slash = dir.rfind('/');
+    files = std::make_shared<const std::vector<std::string>>(std::vector<std::string>{dir.substr(slash + 1)});
+    dir = slash == 0 ? "/" : dir.substr(0, slash);
+    single = &target;
   }
 
   // Ask the index which files may match; in stat mode a pruned file is pruned only while its stat
@@ -809,7 +834,7 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
       std::size_t i = next.fetch_add(1);
       if (i >= n) return;
       FileResult& r = results[i];
-      std::string path = join(dir, (*files)[i]);
+      const std::string& rel = (*files)[i];
       if (r.status == FileStatus::pruned) {
         if (!stat_mode) {
           finished.fetch_add(1, std::memory_order_relaxed);
@@ -817,15 +842,15 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
         }
         struct stat now;
         const auto& e = pruned_entries[pruned_slot[i]];
-        if (::stat(path.c_str(), &now) == 0 && static_cast<std::uint64_t>(now.st_size) == e.size &&
+        if (stat_beneath(dir_fd, rel, now) && static_cast<std::uint64_t>(now.st_size) == e.size &&
             mtime_ns(now) == e.mtime_ns && now.st_ino == e.inode) {
           finished.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
         r.stale = true;  // changed since indexed: searched now, indexed again below
       }
-      if (settings_.before_search_file) settings_.before_search_file(path);
-      search_file(path, matcher, query, cap + 1, settings_.max_file_bytes, buffer, r);
+      if (settings_.before_search_file) settings_.before_search_file(join(dir, rel));
+      search_file(dir_fd, rel, single, matcher, query, cap + 1, settings_.max_file_bytes, buffer, r);
       if (r.status == FileStatus::searched)
         units.fetch_add(by_files ? (r.lines ? 1 : 0) : r.matches.size(), std::memory_order_relaxed);
       kept_bytes.fetch_add(r.bytes, std::memory_order_relaxed);
@@ -874,6 +899,7 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
   // Collect in path order up to the caps.
   std::vector<Hit> hits;
   Counts counts;
+  counts.special = special;
   for (std::size_t i = 0; i < n; ++i) {
     counts.add(results[i]);
     if (results[i].status == FileStatus::searched && results[i].lines) hits.push_back({&(*files)[i], &results[i]});
@@ -886,8 +912,11 @@ json SearchEngine::search_text(const std::string& target, const TextQuery& query
   return out;
 }
 
-json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, const TextQuery& query,
-                               ToolContext& context, Clock::time_point started, Tree* tree) {
+json SearchEngine::stream_text(Tree& searched, const Matcher& matcher, const TextQuery& query, ToolContext& context,
+                               Clock::time_point started, bool collect_listing) {
+  const std::string& dir = searched.root;
+  const int dir_fd = searched.fd.get();
+  Tree* tree = collect_listing ? &searched : nullptr;
   // Each file is searched by the walker thread that found it. Only matched files are kept, and of
   // those only the ones with the smallest paths that hold max_results + 1 units: enough to answer
   // exactly as the listed search does, in memory bounded by the caps, not by the tree.
@@ -933,9 +962,8 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
       if (beyond_cap(rel)) return;
     }
     FileResult r;
-    std::string path = join(dir, rel);
-    if (settings_.before_search_file) settings_.before_search_file(path);
-    search_file(path, matcher, query, cap + 1, settings_.max_file_bytes, buffers[worker], r);
+    if (settings_.before_search_file) settings_.before_search_file(join(dir, rel));
+    search_file(dir_fd, rel, nullptr, matcher, query, cap + 1, settings_.max_file_bytes, buffers[worker], r);
     finished.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(mutex);
     counts.add(r);
@@ -955,7 +983,9 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
     }
   };
   try {
-    run_reporting([&] { walk_each(dir, query.filter, threads_, walked, cancelled, on_file); },
+    WalkFilter bounded = query.filter;
+    bounded.max_file_bytes = settings_.max_file_bytes;
+    run_reporting([&] { walk_each(dir_fd, dir, bounded, threads_, walked, cancelled, on_file); },
                   [&] {
                     context.report(static_cast<double>(finished.load()), 0,
                                    "searched " + std::to_string(finished.load()) + " of " +
@@ -967,6 +997,7 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
   }
   context.check_cancelled();
   log_skipped(walked, dir, context);
+  counts.special += walked.special.load();
   std::size_t pending = 0;
   bool index_full = false;
   if (tree && overflow) {
@@ -986,7 +1017,7 @@ json SearchEngine::stream_text(const std::string& dir, const Matcher& matcher, c
     std::sort(files.begin(), files.end());
     auto shared = std::make_shared<const std::vector<std::string>>(std::move(files));
     std::lock_guard lock(tree->mutex);
-    cache_listing(*tree, key, generation, shared, settings_.max_listed_files);
+    cache_listing(*tree, key, generation, shared, settings_.max_listed_files, walked.special.load());
     tree->refresh();
     bool wake = false;
     if (settings_.index && !tree->index_full)
@@ -1065,16 +1096,15 @@ json files_answer(const std::string& root, json list, std::size_t matched, std::
 
 }  // namespace
 
-json SearchEngine::search_files(const std::string& target, const FilesQuery& query, ToolContext& context) {
+json SearchEngine::search_files(const OpenedPath& dir, const FilesQuery& query, ToolContext& context) {
   auto started = Clock::now();
-  struct stat st;
-  if (::stat(target.c_str(), &st) != 0) throw ToolError("cannot read '" + target + "': " + std::strerror(errno));
-  if (!S_ISDIR(st.st_mode)) throw ToolError("path '" + target + "' is not a directory");
+  if (!dir.is_dir()) throw ToolError("path '" + dir.display + "' is not a directory");
+  const std::string& target = dir.display;
   NameTest test(query.pattern, query.filter.limits.glob);
-  auto tree = tree_for(target);
+  auto tree = tree_for(dir);
   bool reused = false;
   auto files = listing(*tree, query.filter, context, reused);
-  if (!files) return stream_files(target, query, context, started);
+  if (!files) return stream_files(*tree, query, context, started);
   json list = json::array();
   std::size_t matched = 0;
   for (const auto& rel : *files) {
@@ -1085,8 +1115,9 @@ json SearchEngine::search_files(const std::string& target, const FilesQuery& que
   return files_answer(target, std::move(list), matched, files->size(), query.max_results, reused, false, started);
 }
 
-json SearchEngine::stream_files(const std::string& dir, const FilesQuery& query, ToolContext& context,
+json SearchEngine::stream_files(Tree& tree, const FilesQuery& query, ToolContext& context,
                                 Clock::time_point started) {
+  const std::string& dir = tree.root;
   // The max_results smallest matching paths, kept in a bounded set while the walk streams.
   NameTest test(query.pattern, query.filter.limits.glob);
   std::mutex mutex;
@@ -1104,7 +1135,9 @@ json SearchEngine::stream_files(const std::string& dir, const FilesQuery& query,
     if (kept.size() > query.max_results) kept.erase(std::prev(kept.end()));
   };
   try {
-    run_reporting([&] { walk_each(dir, query.filter, threads_, walked, cancelled, on_file); },
+    WalkFilter bounded = query.filter;
+    bounded.max_file_bytes = settings_.max_file_bytes;
+    run_reporting([&] { walk_each(tree.fd.get(), dir, bounded, threads_, walked, cancelled, on_file); },
                   [&] {
                     context.report(static_cast<double>(walked.files.load()), 0,
                                    "listing files: " + std::to_string(walked.files.load()) + " found");

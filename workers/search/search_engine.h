@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "matcher.h"
+#include "roots.h"
 #include "tool.h"
 #include "walker.h"
 
@@ -96,9 +97,10 @@ class SearchEngine {
   explicit SearchEngine(SearchSettings settings);
   ~SearchEngine();
 
-  /// Searches `target` (canonical; a directory or a file). Throws ToolError, ToolCancelled.
-  json search_text(const std::string& target, const TextQuery& query, ToolContext& context);
-  json search_files(const std::string& target, const FilesQuery& query, ToolContext& context);
+  /// Searches `target` (opened beneath the roots; a directory or a regular file), reading every file
+  /// through its fd. Throws ToolError, ToolCancelled.
+  json search_text(const OpenedPath& target, const TextQuery& query, ToolContext& context);
+  json search_files(const OpenedPath& dir, const FilesQuery& query, ToolContext& context);
 
   /// Blocks until the background indexer of `dir` is idle (tests and benchmarks); false if none.
   bool wait_for_index(const std::string& dir);
@@ -106,20 +108,22 @@ class SearchEngine {
   const SearchSettings& settings() const { return settings_; }
 
  private:
-  std::shared_ptr<Tree> tree_for(const std::string& dir);
+  std::shared_ptr<Tree> tree_for(const OpenedPath& dir);
   /// The listing for `filter`, reusing the tree's cached one while its watcher saw no change;
   /// nullptr when the tree has more than max_listed_files such files (then the caller streams).
   /// With `walk_missing`, a listing that is neither cached nor known to overflow is not walked:
-  /// *walk_missing is set and nullptr returned (the caller walks and searches at once).
+  /// *walk_missing is set and nullptr returned (the caller walks and searches at once). `special`
+  /// gets the FIFOs, sockets and devices the walk skipped.
   std::shared_ptr<const std::vector<std::string>> listing(Tree& tree, const WalkFilter& filter, ToolContext& context,
-                                                          bool& reused, bool* walk_missing = nullptr);
+                                                          bool& reused, bool* walk_missing = nullptr,
+                                                          std::uint64_t* special = nullptr);
   /// Searches while walking. With `tree` (a listing was missing) it also collects the listing, up
   /// to max_listed_files, and on completion caches it and queues its files for the indexer exactly
   /// as a listed search would, so the first query on a tree overlaps its walk with its reads as rg
   /// does instead of waiting for a full listing.
-  json stream_text(const std::string& dir, const Matcher& matcher, const TextQuery& query, ToolContext& context,
-                   std::chrono::steady_clock::time_point started, Tree* tree = nullptr);
-  json stream_files(const std::string& dir, const FilesQuery& query, ToolContext& context,
+  json stream_text(Tree& tree, const Matcher& matcher, const TextQuery& query, ToolContext& context,
+                   std::chrono::steady_clock::time_point started, bool collect_listing);
+  json stream_files(Tree& tree, const FilesQuery& query, ToolContext& context,
                     std::chrono::steady_clock::time_point started);
 
   SearchSettings settings_;

@@ -57,16 +57,22 @@ std::string pattern_of(const json& args) {
   return args["pattern"].get<std::string>();
 }
 
-/// The canonical path the call searches: `path` (absolute or relative to the first root), or the
+/// The path the call searches as given: `path` (absolute or relative to the first root), or the
 /// first root.
-std::string target_of(const json& args, const ToolContext& context) {
-  if (context.roots.empty()) throw ToolError("no roots are configured; start mcpd with --root DIR");
-  std::string path = context.roots.front().string();
+std::string target_name(const json& args, const std::vector<std::filesystem::path>& roots) {
+  if (roots.empty()) throw ToolError("no roots are configured; start mcpd with --root DIR");
+  std::string path = roots.front().string();
   if (args.contains("path") && !args["path"].is_null()) {
     if (!args["path"].is_string()) throw ToolError("path: must be a string");
     path = args["path"].get<std::string>();
   }
-  return resolve_in_roots(path, context.roots).string();
+  return path;
+}
+
+/// The directory or regular file the call searches, opened beneath its root; the engine reads
+/// everything through it.
+OpenedPath open_target(const json& args, const ToolContext& context, PathKind kind) {
+  return open_in_roots(target_name(args, context.roots), context, kind);
 }
 
 search::WalkFilter filter_of(const json& args, bool globs, const SearchSettings& settings) {
@@ -112,8 +118,8 @@ json common_properties() {
 
 json stats_schema() {
   return {{"type", "object"},
-          {"description", "Files listed, searched, matched, skipped (binary, unreadable, too large), index use, "
-                          "elapsed_ms."}};
+          {"description", "Files listed, searched, matched, skipped (binary, unreadable, too large, not a regular "
+                          "file), bytes read, index use, elapsed_ms."}};
 }
 
 Tool base_tool() {
@@ -142,9 +148,8 @@ class CacheKeys {
   std::optional<std::string> key(const json& args, const std::vector<std::filesystem::path>& roots) {
     std::string target;
     try {
-      ToolContext context;
-      context.roots = roots;
-      target = target_of(args, context);
+      // Only stat()ed for the key, never opened: the search itself opens its target beneath the roots.
+      target = resolve_in_roots(target_name(args, roots), roots).string();
     } catch (const std::exception&) {
       return std::nullopt;  // the call will fail; do not cache the failure
     }
@@ -164,7 +169,7 @@ class CacheKeys {
     // The user's global gitignore (core.excludesFile), looked up again at each key as each walk
     // does, so that an edit of it, or of the git config naming it, is never served stale.
     {
-      std::string global = search::global_gitignore_path();
+      std::string global = search::global_gitignore_path(settings_.max_file_bytes);
       struct stat gst;
       key += "|g:" + global;
       if (!global.empty() && ::stat(global.c_str(), &gst) == 0)
@@ -377,7 +382,7 @@ Tool search_text_tool(std::shared_ptr<SearchEngine> engine, std::shared_ptr<Cach
     query.max_per_file = count(args, "max_per_file", 0, 1000000);
     query.max_line_bytes = std::max<std::size_t>(16, count(args, "max_line_bytes", 2000, 1 << 24));
     query.max_result_bytes = static_cast<std::size_t>(context.max_result_bytes);
-    std::string target = target_of(args, context);
+    OpenedPath target = open_target(args, context, PathKind::file_or_directory);
     ToolResult result;
     result.structured = engine->search_text(target, query, context);
     return result;
@@ -414,7 +419,7 @@ Tool search_files_tool(std::shared_ptr<SearchEngine> engine, std::shared_ptr<Cac
     query.filter = filter_of(args, false, engine->settings());
     query.max_results = count(args, "max_results", 1000, 10000000);
     ToolResult result;
-    result.structured = engine->search_files(target_of(args, context), query, context);
+    result.structured = engine->search_files(open_target(args, context, PathKind::directory), query, context);
     return result;
   };
   return tool;

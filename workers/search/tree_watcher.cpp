@@ -1,5 +1,6 @@
 #include "tree_watcher.h"
 
+#include <fcntl.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -10,14 +11,21 @@
 namespace mcpd::search {
 
 namespace {
+// No IN_DONT_FOLLOW: each watch is added through /proc/self/fd/N, the magic link to a directory fd
+// opened beneath the root, which must be followed to reach that directory (and only it).
 constexpr std::uint32_t kMask = IN_CREATE | IN_DELETE | IN_MODIFY | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |
-                                IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW;
+                                IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
 }
 
-std::unique_ptr<TreeWatcher> TreeWatcher::create(const std::string& root, std::size_t max_dirs) {
+std::unique_ptr<TreeWatcher> TreeWatcher::create(const std::string& root, std::size_t max_dirs, int root_fd) {
+  int dir = root_fd >= 0 ? ::fcntl(root_fd, F_DUPFD_CLOEXEC, 0) : ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return nullptr;
   int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (fd < 0) return nullptr;
-  std::unique_ptr<TreeWatcher> watcher(new TreeWatcher(fd, root, max_dirs));
+  if (fd < 0) {
+    ::close(dir);
+    return nullptr;
+  }
+  std::unique_ptr<TreeWatcher> watcher(new TreeWatcher(fd, root, max_dirs, dir));
   if (!watcher->watch_tree(root)) return nullptr;
   return watcher;
 }
@@ -25,17 +33,20 @@ std::unique_ptr<TreeWatcher> TreeWatcher::create(const std::string& root, std::s
 TreeWatcher::~TreeWatcher() { ::close(fd_); }
 
 bool TreeWatcher::watch_tree(const std::string& dir) {
-  std::vector<std::string> dirs;
-  if (!list_directories(dir, max_dirs_ + 1 - std::min(max_dirs_, dirs_.size()), dirs)) return healthy_ = false;
-  for (const auto& d : dirs) {
-    int wd = ::inotify_add_watch(fd_, d.c_str(), kMask);
+  std::string rel = dir.size() > root_.size() ? dir.substr(root_ == "/" ? 1 : root_.size() + 1) : ".";
+  Fd start(openat_beneath(root_fd_.get(), rel.c_str(), O_PATH | O_DIRECTORY, kResolveBeneath | kResolveNoSymlinks));
+  if (!start) return true;  // gone, or swapped for a symlink, meanwhile: nothing of the tree to watch
+  std::size_t limit = max_dirs_ + 1 - std::min(max_dirs_, dirs_.size());
+  return for_each_directory(start.get(), dir, limit, [&](int fd, const std::string& path) {
+    std::string self = "/proc/self/fd/" + std::to_string(fd);
+    int wd = ::inotify_add_watch(fd_, self.c_str(), kMask);
     if (wd < 0) {
-      if (errno == ENOENT || errno == ENOTDIR || errno == EACCES) continue;  // gone or unreadable meanwhile
-      return healthy_ = false;  // ENOSPC: the watch limit
+      if (errno == EACCES) return true;  // unreadable: not searched either
+      return healthy_ = false;  // ENOSPC: the watch limit; ENOENT: no /proc
     }
-    dirs_[wd] = d;
-  }
-  return true;
+    dirs_[wd] = path;
+    return true;
+  }) || (healthy_ = false);
 }
 
 void TreeWatcher::unwatch_tree(const std::string& dir) {

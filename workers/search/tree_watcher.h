@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "roots.h"
+
 namespace mcpd::search {
 
 class TreeWatcher {
@@ -20,9 +22,10 @@ class TreeWatcher {
     bool is_dir;
   };
 
-  /// Watches `root` and every directory below it; nullptr when that is impossible (more than
-  /// `max_dirs` directories, the inotify watch limit, no inotify).
-  static std::unique_ptr<TreeWatcher> create(const std::string& root, std::size_t max_dirs);
+  /// Watches `root` (open as `root_fd`, or opened by its name when -1) and every directory below
+  /// it, each reached through its parent's fd; nullptr when that is impossible (more than
+  /// `max_dirs` directories, the inotify watch limit, no inotify, no /proc).
+  static std::unique_ptr<TreeWatcher> create(const std::string& root, std::size_t max_dirs, int root_fd = -1);
   ~TreeWatcher();
   TreeWatcher(const TreeWatcher&) = delete;
   TreeWatcher& operator=(const TreeWatcher&) = delete;
@@ -38,7 +41,8 @@ class TreeWatcher {
   std::size_t watched_directories() const { return dirs_.size(); }
 
  private:
-  TreeWatcher(int fd, std::string root, std::size_t max_dirs) : fd_(fd), root_(std::move(root)), max_dirs_(max_dirs) {}
+  TreeWatcher(int fd, std::string root, std::size_t max_dirs, int root_fd)
+      : fd_(fd), root_(std::move(root)), max_dirs_(max_dirs), root_fd_(root_fd) {}
   bool watch_tree(const std::string& dir);
   void unwatch_tree(const std::string& dir);
 
@@ -48,6 +52,7 @@ class TreeWatcher {
   bool healthy_ = true;
   std::uint64_t generation_ = 0;
   std::unordered_map<int, std::string> dirs_;
+  Fd root_fd_;  // new directories are opened beneath it, never by their full path
 };
 
 }  // namespace mcpd::search

@@ -14,16 +14,12 @@
 
 #include "file_types.h"
 #include "ignore.h"
+#include "roots.h"
 #include "thread_errors.h"
 
 namespace mcpd::search {
 
 namespace {
-
-bool exists(const std::string& path) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0;
-}
 
 /// The ignore files of one directory, linked to its parent's: the chain ripgrep walks from the
 /// deepest directory up when it decides about a path.
@@ -39,18 +35,20 @@ struct IgnoreNode {
   }
 };
 
-std::shared_ptr<const IgnoreNode> make_node(std::shared_ptr<const IgnoreNode> parent, const std::string& dir,
+/// Reads the ignore files of the directory open as `fd` (named `dir`), through that fd: a name is
+/// never resolved from the top again, so a directory swapped for a symlink meanwhile cannot make
+/// the walk read another tree's rules. Lines skipped under `limits` are added to `counters`.
+std::shared_ptr<const IgnoreNode> make_node(std::shared_ptr<const IgnoreNode> parent, const std::string& dir, int fd,
                                             const IgnoreLimits& limits, WalkCounters& counters) {
   auto node = std::make_shared<IgnoreNode>();
-  std::string prefix = dir == "/" ? "/" : dir + "/";
   node->dir = dir;
-  node->rgignore = IgnoreRules::from_file(prefix + ".rgignore", dir, limits);
-  node->ignore = IgnoreRules::from_file(prefix + ".ignore", dir, limits);
-  node->gitignore = IgnoreRules::from_file(prefix + ".gitignore", dir, limits);
-  node->has_git = exists(prefix + ".git");
+  node->rgignore = IgnoreRules::from_file_at(fd, ".rgignore", dir, limits);
+  node->ignore = IgnoreRules::from_file_at(fd, ".ignore", dir, limits);
+  node->gitignore = IgnoreRules::from_file_at(fd, ".gitignore", dir, limits);
   struct stat st;
-  if (node->has_git && ::stat((prefix + ".git").c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    node->exclude = IgnoreRules::from_file(prefix + ".git/info/exclude", dir, limits);
+  node->has_git = ::fstatat(fd, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0;
+  if (node->has_git && S_ISDIR(st.st_mode))
+    node->exclude = IgnoreRules::from_file_at(fd, ".git/info/exclude", dir, limits);
   std::size_t skipped =
       node->rgignore.skipped() + node->ignore.skipped() + node->gitignore.skipped() + node->exclude.skipped();
   if (skipped) counters.ignore_lines_skipped.fetch_add(skipped, std::memory_order_relaxed);
@@ -92,27 +90,34 @@ Verdict ignore_verdict(const IgnoreNode* node, std::string_view path, bool is_di
   return Verdict::none;
 }
 
+/// A directory to read: opened by its name relative to its parent's fd (O_NOFOLLOW), never by its
+/// full path, so that a directory component swapped for a symlink cannot lead the walk elsewhere.
 struct DirTask {
+  std::shared_ptr<const Fd> parent;  // null for the start, which `fd` already holds
+  std::shared_ptr<const Fd> fd;      // the start's
+  std::string name;
   std::string path;      // absolute
   std::string relative;  // relative to the walk's start, "" for the start
-  std::shared_ptr<const IgnoreNode> node;
+  std::shared_ptr<const IgnoreNode> parent_node;
 };
 
 /// The shared state of one walk: a stack of directories to read and the threads reading them.
 class Walk {
  public:
-  Walk(const std::string& dir, const WalkFilter& filter, WalkCounters& counters,
+  Walk(int dir_fd, const std::string& dir, const WalkFilter& filter, WalkCounters& counters,
        const std::function<bool()>& cancelled)
-      : filter_(filter), counters_(counters), cancelled_(cancelled) {
+      : filter_(filter), ignore_limits_(filter.limits), counters_(counters), cancelled_(cancelled) {
+    // An ignore file is read up to the smaller of its own bound and search.max_file_bytes.
+    ignore_limits_.max_file_bytes = std::min(filter.limits.max_file_bytes, filter.max_file_bytes);
     for (const auto& g : filter.include) overrides_.add_rule(g, filter.limits.glob);
     for (const auto& g : filter.exclude) overrides_.add_rule("!" + g, filter.limits.glob);
     overrides_.compile();
     has_includes_ = !filter.include.empty();
     for (const auto& t : filter.types)
       for (const auto& g : type_globs(t)) type_globs_.emplace_back(g);
-    std::shared_ptr<const IgnoreNode> node;
     if (!filter.no_ignore) {
-      // The start directory's parents' ignore files apply too, as with rg.
+      // The start directory's parents' ignore files apply too, as with rg. Each parent is reached
+      // by ".." from the start's fd, not by its name.
       std::vector<std::string> chain;
       for (std::string d = dir; !d.empty();) {
         chain.push_back(d);
@@ -120,14 +125,24 @@ class Walk {
         auto slash = d.rfind('/');
         d = slash == 0 ? "/" : d.substr(0, slash);
       }
-      for (auto it = chain.rbegin(); it != chain.rend(); ++it) node = make_node(node, *it, filter.limits, counters);
+      std::vector<Fd> fds;
+      fds.emplace_back(::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
+      while (fds.size() < chain.size() && fds.back())
+        fds.emplace_back(openat_beneath(fds.back().get(), "..", O_PATH | O_DIRECTORY, 0));
+      std::shared_ptr<const IgnoreNode> node;
+      for (std::size_t i = chain.size(); i-- > 0;)
+        if (i < fds.size() && fds[i]) node = make_node(node, chain[i], fds[i].get(), ignore_limits_, counters);
+      start_node_ = std::move(node);
       // Read at each walk (environment and file), as rg reads it at each run; matched relative to
       // the walk's start, as rg matches it relative to its working directory.
-      std::string global = global_gitignore_path();
-      if (!global.empty()) global_ = IgnoreRules::from_file(global, dir, filter.limits);
+      std::string global = global_gitignore_path(filter.max_file_bytes);
+      if (!global.empty()) global_ = IgnoreRules::from_file_at(AT_FDCWD, global.c_str(), dir, ignore_limits_);
       counters.ignore_lines_skipped.fetch_add(global_.skipped(), std::memory_order_relaxed);
     }
-    stack_.push_back(DirTask{dir, "", node});
+    DirTask start;
+    start.fd = std::make_shared<const Fd>(::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
+    start.path = dir;
+    stack_.push_back(std::move(start));
     pending_ = 1;
   }
 
@@ -168,9 +183,28 @@ class Walk {
 
  private:
   void read_directory(const DirTask& task, const Sink& out, std::vector<DirTask>& subdirs) {
-    DIR* d = ::opendir(task.path.c_str());
-    if (!d) return;
+    // The start: a fresh open of "." of its fd, so that this walk reads from the first entry.
+    int raw = task.parent ? ::openat(task.parent->get(), task.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                          : ::openat(task.fd->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (raw < 0) return;
+    auto self = std::make_shared<const Fd>(raw);
+    // readdir gets a duplicate; `self` stays open for the subdirectories' openat and fstatat.
+    int listing = ::fcntl(raw, F_DUPFD_CLOEXEC, 0);
+    DIR* d = listing < 0 ? nullptr : ::fdopendir(listing);
+    if (!d) {
+      if (listing >= 0) ::close(listing);
+      return;
+    }
     counters_.directories.fetch_add(1, std::memory_order_relaxed);
+    const IgnoreNode* node = nullptr;
+    std::shared_ptr<const IgnoreNode> own;
+    if (!task.parent) {
+      node = start_node_.get();
+      own = start_node_;
+    } else if (!filter_.no_ignore) {
+      own = make_node(task.parent_node, task.path, raw, ignore_limits_, counters_);
+      node = own.get();
+    }
     std::string prefix = task.path == "/" ? "/" : task.path + "/";
     std::string rel_prefix = task.relative.empty() ? "" : task.relative + "/";
     std::size_t entries = 0;
@@ -185,17 +219,27 @@ class Walk {
       unsigned char type = e->d_type;
       if (type == DT_UNKNOWN) {
         struct stat st;
-        if (::lstat((prefix + std::string(name)).c_str(), &st) != 0) continue;
-        type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
+        if (::fstatat(raw, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : S_ISLNK(st.st_mode) ? DT_LNK : DT_FIFO;
       }
-      if (type != DT_DIR && type != DT_REG) continue;  // symlinks are never followed
+      // Symlinks are never followed; FIFOs, sockets and devices are never read (a FIFO's open
+      // would block).
+      if (type != DT_DIR && type != DT_REG) {
+        if (type != DT_LNK) counters_.special.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
       bool is_dir = type == DT_DIR;
       std::string rel = rel_prefix + std::string(name);
       std::string abs = prefix + std::string(name);
-      if (!keep(task, abs, rel, name, is_dir)) continue;
+      if (!keep(node, abs, rel, name, is_dir)) continue;
       if (is_dir) {
-        subdirs.push_back(
-            DirTask{abs, rel, filter_.no_ignore ? nullptr : make_node(task.node, abs, filter_.limits, counters_)});
+        DirTask sub;
+        sub.parent = self;
+        sub.name = std::string(name);
+        sub.path = std::move(abs);
+        sub.relative = std::move(rel);
+        sub.parent_node = own;
+        subdirs.push_back(std::move(sub));
       } else {
         counters_.files.fetch_add(1, std::memory_order_relaxed);
         out(std::move(rel));
@@ -206,7 +250,7 @@ class Walk {
 
   // The order of ripgrep's decision: overrides (-g) first and final, then ignore files, then types,
   // then hidden (which a whitelisting ignore rule or type lifts).
-  bool keep(const DirTask& task, const std::string& abs, const std::string& rel, std::string_view name, bool is_dir) {
+  bool keep(const IgnoreNode* node, const std::string& abs, const std::string& rel, std::string_view name, bool is_dir) {
     if (!overrides_.empty()) {
       Verdict v = overrides_.match(rel, is_dir);
       // -g GLOB is a whitelist: inverted gitignore semantics.
@@ -215,8 +259,8 @@ class Walk {
       if (has_includes_ && !is_dir) return false;
     }
     bool whitelisted = false;
-    if (task.node) {
-      Verdict v = ignore_verdict(task.node.get(), abs, is_dir, &global_);
+    if (node) {
+      Verdict v = ignore_verdict(node, abs, is_dir, &global_);
       if (v == Verdict::ignore) return false;
       whitelisted = v == Verdict::whitelist;
     }
@@ -235,10 +279,12 @@ class Walk {
   }
 
   const WalkFilter& filter_;
+  IgnoreLimits ignore_limits_;  // filter_.limits, bytes bounded by filter_.max_file_bytes too
   WalkCounters& counters_;
   const std::function<bool()>& cancelled_;
   IgnoreRules overrides_;
   IgnoreRules global_;  // the user's global gitignore
+  std::shared_ptr<const IgnoreNode> start_node_;  // the start's rules, linked to its parents' 
   bool has_includes_ = false;
   std::vector<Glob> type_globs_;
   std::mutex mutex_;
@@ -260,10 +306,10 @@ std::string WalkFilter::key() const {
   return k;
 }
 
-std::vector<std::string> walk_files(const std::string& dir, const WalkFilter& filter, unsigned threads,
+std::vector<std::string> walk_files(int dir_fd, const std::string& dir, const WalkFilter& filter, unsigned threads,
                                     WalkCounters& counters, const std::function<bool()>& cancelled,
                                     std::size_t limit, bool* overflow) {
-  Walk walk(dir, filter, counters, cancelled);
+  Walk walk(dir_fd, dir, filter, counters, cancelled);
   threads = std::max(1u, threads);
   std::vector<std::vector<std::string>> outs(threads);
   std::atomic<std::size_t> found{0};
@@ -295,10 +341,10 @@ std::vector<std::string> walk_files(const std::string& dir, const WalkFilter& fi
   return files;
 }
 
-void walk_each(const std::string& dir, const WalkFilter& filter, unsigned threads, WalkCounters& counters,
-               const std::function<bool()>& cancelled,
+void walk_each(int dir_fd, const std::string& dir, const WalkFilter& filter, unsigned threads,
+               WalkCounters& counters, const std::function<bool()>& cancelled,
                const std::function<void(unsigned worker, std::string&& rel)>& on_file) {
-  Walk walk(dir, filter, counters, cancelled);
+  Walk walk(dir_fd, dir, filter, counters, cancelled);
   threads = std::max(1u, threads);
   auto run = [&](unsigned i) { walk.run_worker([&, i](std::string&& rel) { on_file(i, std::move(rel)); }); };
   std::vector<std::thread> pool;
@@ -308,24 +354,41 @@ void walk_each(const std::string& dir, const WalkFilter& filter, unsigned thread
   walk.rethrow();
 }
 
-bool list_directories(const std::string& dir, std::size_t limit, std::vector<std::string>& out) {
-  std::vector<std::string> stack{dir};
+bool for_each_directory(int dir_fd, const std::string& dir, std::size_t limit,
+                        const std::function<bool(int fd, const std::string& path)>& visit) {
+  // Each directory is opened relative to its parent's fd (O_NOFOLLOW), never by its full path.
+  struct Pending {
+    std::shared_ptr<const Fd> parent;  // null for the start
+    std::string name, path;
+  };
+  std::vector<Pending> stack{{nullptr, ".", dir}};
+  std::size_t visited = 0;
   while (!stack.empty()) {
-    std::string d = std::move(stack.back());
+    Pending d = std::move(stack.back());
     stack.pop_back();
-    if (out.size() >= limit) return false;
-    out.push_back(d);
-    DIR* h = ::opendir(d.c_str());
-    if (!h) continue;
+    if (visited >= limit) return false;
+    int raw = ::openat(d.parent ? d.parent->get() : dir_fd, d.name.c_str(),
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (raw < 0) continue;  // gone, or swapped for a symlink, meanwhile
+    auto self = std::make_shared<const Fd>(raw);
+    ++visited;
+    if (!visit(raw, d.path)) return false;
+    int listing = ::fcntl(raw, F_DUPFD_CLOEXEC, 0);
+    DIR* h = listing < 0 ? nullptr : ::fdopendir(listing);
+    if (!h) {
+      if (listing >= 0) ::close(listing);
+      continue;
+    }
     while (dirent* e = ::readdir(h)) {
       std::string_view name = e->d_name;
       if (name == "." || name == ".." || name == ".git") continue;
       if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
-      std::string child = d == "/" ? std::string() : d;
-      child.append("/").append(name);
       struct stat st;
-      if (e->d_type == DT_UNKNOWN && (::lstat(child.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) continue;
-      stack.push_back(std::move(child));
+      if (e->d_type == DT_UNKNOWN && (::fstatat(raw, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)))
+        continue;
+      std::string child = d.path == "/" ? std::string() : d.path;
+      child.append("/").append(name);
+      stack.push_back({self, std::string(name), std::move(child)});
     }
     ::closedir(h);
   }
