@@ -22,6 +22,7 @@
 #include "search_tools.h"
 #include "stdio_transport.h"
 #include "testkit_tools.h"
+#include "worker_protocol.h"
 
 extern char** environ;
 

@@ -24,7 +24,7 @@ std::size_t header(std::string_view at) {
 }
 
 // The events a reader must produce for the whole input: 'F' frame, 'O' oversize (sticky, last),
-// 'E' empty, 'J' not JSON, 'N' not an object; and whether finish() must report an error.
+// 'E' empty, 'J' not JSON, 'D' nested too deep, 'N' not an object; and whether finish() must report an error.
 std::string model(std::string_view input, std::size_t max_frame, std::size_t max_depth, bool& finish_error) {
   std::string events;
   finish_error = false;
@@ -43,7 +43,7 @@ std::string model(std::string_view input, std::size_t max_frame, std::size_t max
       continue;
     }
     JsonText text = parse_json_text(payload, max_depth);
-    events += !text.ok ? 'J' : text.value.is_object() ? 'F' : 'N';
+    events += !text.ok ? (text.too_deep ? 'D' : 'J') : text.value.is_object() ? 'F' : 'N';
   }
   finish_error = !input.empty();
   return events;
@@ -87,6 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
               break;
             case FrameReader::Error::Kind::empty: events += 'E'; break;
             case FrameReader::Error::Kind::not_json: events += 'J'; break;
+            case FrameReader::Error::Kind::too_deep: events += 'D'; break;
             case FrameReader::Error::Kind::not_object: events += 'N'; break;
             case FrameReader::Error::Kind::truncated: require(false); break;
           }
