@@ -154,7 +154,8 @@ run_tests() {
   [[ ,$passes, == *,normal,* ]] && { timed "normal suite" ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" || rc=1; }
   [[ ,$passes, == *,asan,* ]] && { timed "asan+ubsan build and suite" sanitizer_pass address || rc=1; }
   [[ ,$passes, == *,tsan,* ]] && { timed "tsan build and tests" sanitizer_pass thread || rc=1; }
-  [[ ,$passes, == *,fuzz,* ]] && { timed "fuzz build and runs" fuzz_pass "${MCPD_FUZZ_SECONDS:-15}" || rc=1; }
+  [[ ,$passes, == *,fuzz,* ]] && { timed "fuzz build and runs" env MCPD_FUZZ_SEED="${MCPD_FUZZ_SEED:-1}" \
+    "$top/tools/fuzz.sh" "${MCPD_FUZZ_SECONDS:-15}" || rc=1; }
   printf 'setup: %s\n' "${timings[@]}" >&2
   return $rc
 }

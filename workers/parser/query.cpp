@@ -80,22 +80,46 @@ void check_query_limits(std::string_view source, const QueryLimits& limits) {
     std::size_t column = i - (line.rfind('\n') == std::string_view::npos ? 0 : line.rfind('\n') + 1) + 1;
     return "line " + std::to_string(row) + ", column " + std::to_string(column) + " (offset " + std::to_string(i) + ")";
   };
-  // A quantifier (* + ?) after the pattern that ends at `end` (exclusive), if any.
-  auto quantified = [source](std::size_t end) {
-    while (end < source.size() && (source[end] == ' ' || source[end] == '\t' || source[end] == '\n')) ++end;
-    return end < source.size() && (source[end] == '*' || source[end] == '+' || source[end] == '?');
+  // The quantifiers (* + ?) in the suffix of the pattern that ends at `end` (exclusive): the
+  // library reads quantifiers and captures after a pattern in any order, so `(a)* @c*` repeats twice.
+  auto quantifiers = [source](std::size_t end) {
+    int count = 0;
+    while (end < source.size()) {
+      char c = source[end];
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+        ++end;
+      } else if (c == '*' || c == '+' || c == '?') {
+        ++count;
+        ++end;
+      } else if (c == '@') {
+        for (++end; end < source.size() && (std::isalnum(static_cast<unsigned char>(source[end])) ||
+                                            source[end] == '_' || source[end] == '-' || source[end] == '.');
+             ++end) {
+        }
+      } else {
+        break;
+      }
+    }
+    return count;
   };
   // Per open group: whether a quantified pattern lies inside it. tree-sitter 0.20.7 compiles a
   // quantified group that holds another quantifier (((comment)*)*) into a state machine it never
   // finishes building, so such a query would hold its call until the deadline (and a legacy
   // thread for good): refused here, before the library sees it.
   std::vector<bool> repeats_inside;
+  auto nested = [&where](std::size_t i) {
+    return ToolError("query repeats a group that itself holds a repeated pattern (a quantifier inside a "
+                     "quantified group, or two quantifiers on one pattern) at " + where(i) +
+                     "; tree-sitter cannot compile that in bounded time: repeat the inner pattern only");
+  };
   for (std::size_t i = 0; i < source.size(); ++i) {
     char c = source[i];
     if (c == '"') {
       for (++i; i < source.size() && source[i] != '"'; ++i)
         if (source[i] == '\\') ++i;
-      if (!repeats_inside.empty() && quantified(i + 1)) repeats_inside.back() = true;
+      int outer = quantifiers(i + 1);
+      if (outer > 1) throw nested(i);
+      if (!repeats_inside.empty() && outer > 0) repeats_inside.back() = true;
     } else if (c == ';') {
       while (i < source.size() && source[i] != '\n') ++i;
     } else if (c == '(' || c == '[') {
@@ -106,12 +130,9 @@ void check_query_limits(std::string_view source, const QueryLimits& limits) {
     } else if ((c == ')' || c == ']') && !repeats_inside.empty()) {
       bool inner = repeats_inside.back();
       repeats_inside.pop_back();
-      bool outer = quantified(i + 1);
-      if (outer && inner)
-        throw ToolError("query repeats a group that itself holds a repeated pattern (a quantifier inside a "
-                        "quantified group) at " + where(i) +
-                        "; tree-sitter cannot compile that in bounded time: repeat the inner pattern only");
-      if (!repeats_inside.empty() && (inner || outer)) repeats_inside.back() = true;
+      int outer = quantifiers(i + 1);
+      if (outer > 1 || (outer > 0 && inner)) throw nested(i);
+      if (!repeats_inside.empty() && (inner || outer > 0)) repeats_inside.back() = true;
     }
   }
 }
