@@ -108,6 +108,13 @@ TEST_CASE("a quantified group holding another quantifier is refused before tree-
     CHECK(tools.query("c", "// a\nint x;", query)["error"].get<std::string>().find(
               "query repeats a group that itself holds a repeated pattern") == 0);
   }
+  // A repeated group of predicates alone crashes the library's query compiler.
+  for (const char* query : {"((#match?))?", "((#eq? @a \"x\"))*", "[(#foo?)]+"}) {
+    CAPTURE(query);
+    CHECK(tools.query("c", "int x;", query)["error"].get<std::string>().find(
+              "query repeats a group that holds no node") == 0);
+  }
+  CHECK_FALSE(tools.query("c", "int x;", "((identifier) @a (#match? @a \"x\"))?").contains("error"));
   // One level of repetition, anywhere, is fine; so is a repeated pattern in an unrepeated group.
   CHECK(tools.query("c", "// a\n// b\nint x;", "(comment)* @c")["match_count"].get<int>() >= 1);
   CHECK_FALSE(tools.query("c", "// a\nint x;", "((comment)* @c (declaration))").contains("error"));

@@ -102,15 +102,27 @@ void check_query_limits(std::string_view source, const QueryLimits& limits) {
     }
     return count;
   };
-  // Per open group: whether a quantified pattern lies inside it. tree-sitter 0.20.7 compiles a
-  // quantified group that holds another quantifier (((comment)*)*) into a state machine it never
-  // finishes building, so such a query would hold its call until the deadline (and a legacy
-  // thread for good): refused here, before the library sees it.
-  std::vector<bool> repeats_inside;
+  // Per open group: whether a quantified pattern lies inside it, and whether it holds a node at
+  // all. tree-sitter 0.20.7 compiles a quantified group that holds another quantifier
+  // (((comment)*)*) into a state machine it never finishes building, and crashes on a quantified
+  // group that holds nothing but a predicate (((#eq?))?): refused here, before the library sees
+  // them, since a hang holds its call until the deadline (and a legacy thread for good) and a crash
+  // takes the process.
+  struct Group {
+    bool grouping = false;   // ( ( ... ) ), ( [ ... ] ), ( "x" ): no node name of its own
+    bool predicate = false;  // (#name? ...)
+    bool repeats_inside = false;
+    bool holds_node = false;
+  };
+  std::vector<Group> open;
   auto nested = [&where](std::size_t i) {
     return ToolError("query repeats a group that itself holds a repeated pattern (a quantifier inside a "
                      "quantified group, or two quantifiers on one pattern) at " + where(i) +
                      "; tree-sitter cannot compile that in bounded time: repeat the inner pattern only");
+  };
+  auto next_char = [source](std::size_t i) {
+    while (i < source.size() && (source[i] == ' ' || source[i] == '\t' || source[i] == '\n' || source[i] == '\r')) ++i;
+    return i < source.size() ? source[i] : '\0';
   };
   for (std::size_t i = 0; i < source.size(); ++i) {
     char c = source[i];
@@ -119,20 +131,31 @@ void check_query_limits(std::string_view source, const QueryLimits& limits) {
         if (source[i] == '\\') ++i;
       int outer = quantifiers(i + 1);
       if (outer > 1) throw nested(i);
-      if (!repeats_inside.empty() && outer > 0) repeats_inside.back() = true;
+      if (!open.empty() && !open.back().predicate) {
+        open.back().holds_node = true;  // an anonymous node, not a predicate's argument
+        if (outer > 0) open.back().repeats_inside = true;
+      }
     } else if (c == ';') {
       while (i < source.size() && source[i] != '\n') ++i;
     } else if (c == '(' || c == '[') {
-      if (repeats_inside.size() + 1 > limits.max_depth)
+      if (open.size() + 1 > limits.max_depth)
         throw ToolError("query nests deeper than " + std::to_string(limits.max_depth) + " levels at " + where(i) +
                         " (parser.max_query_depth)");
-      repeats_inside.push_back(false);
-    } else if ((c == ')' || c == ']') && !repeats_inside.empty()) {
-      bool inner = repeats_inside.back();
-      repeats_inside.pop_back();
+      char first = next_char(i + 1);
+      Group group;
+      group.predicate = c == '(' && first == '#';
+      group.grouping = c == '[' || first == '(' || first == '[' || first == '"' || first == ')';
+      if (!group.predicate && !open.empty()) open.back().holds_node = true;
+      open.push_back(group);
+    } else if ((c == ')' || c == ']') && !open.empty()) {
+      Group group = open.back();
+      open.pop_back();
       int outer = quantifiers(i + 1);
-      if (outer > 1 || (outer > 0 && inner)) throw nested(i);
-      if (!repeats_inside.empty() && (inner || outer > 0)) repeats_inside.back() = true;
+      if (outer > 1 || (outer > 0 && group.repeats_inside)) throw nested(i);
+      if (outer > 0 && group.grouping && !group.holds_node)
+        throw ToolError("query repeats a group that holds no node (only predicates) at " + where(i) +
+                        "; tree-sitter cannot compile that: put the predicate beside a node pattern");
+      if (!open.empty() && (group.repeats_inside || outer > 0)) open.back().repeats_inside = true;
     }
   }
 }
