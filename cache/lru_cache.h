@@ -1,5 +1,5 @@
 // LruCache is the coordinator's L1 result cache: CacheKey -> serialized tool result. The coordinator's
-// event loop owns it; it is not thread-safe and takes no locks (one owner thread, STYLE #5).
+// event loop owns it; it is not thread-safe and takes no locks (one owner thread).
 //
 // Contract:
 // - Bounds. The cache never holds more than limits.max_bytes charged bytes nor more than

@@ -1,6 +1,6 @@
 // SingleFlight makes identical calls that are in flight at the same time run once: the first caller
 // for a key leads and does the work, later callers wait for the leader's value. The coordinator's event
-// loop owns it; it is not thread-safe and takes no locks (one owner thread, STYLE #5).
+// loop owns it; it is not thread-safe and takes no locks (one owner thread).
 //
 // Contract:
 // - join(key, waiter) with no flight running for key starts one and returns true: the caller is the

@@ -1,7 +1,7 @@
 // The MCP server: takes decoded client messages on the event loop thread, runs the lifecycle
 // (initialize, ping, tools/list, tools/call, logging, cancellation, progress), validates calls,
 // routes them through the L1 cache to an executor, and sends every reply exactly once. All of its
-// state belongs to the one io_context thread (STYLE #5); executors post their outcomes back to it.
+// state belongs to the one io_context thread; executors post their outcomes back to it.
 #pragma once
 
 #include <atomic>

@@ -2,7 +2,7 @@
 // before restarting after a crash loop, when to stop sending calls to a failing kind, when to recycle
 // a worker, and which requests the pool serves during a rollout. Nothing here starts a process, does
 // I/O or reads a clock: the WorkerPool passes in its state and `now`, acts on the answer, and the tests
-// drive every rule with a fake clock (STYLE #11). Randomness (jitter) comes from an injected seed
+// drive every rule with a fake clock. Randomness (jitter) comes from an injected seed
 // through the small deterministic Rng below, so runs are repeatable.
 #pragma once
 
