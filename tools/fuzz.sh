@@ -40,17 +40,23 @@ for fuzzer in "$build"/bin/fuzz_*; do
   options=$ASAN_OPTIONS
   [[ $name == fuzz_query || $name == fuzz_mcp_server ]] && options+=:fast_unwind_on_malloc=0
   started=$(date +%s)
-  # With MCPD_FUZZ_SEED (CI), a run starts from the repository's inputs alone with a fixed seed, so
-  # it walks the same mutations every time and a shorter run only sees a prefix of a longer one that
-  # was checked: CI fails for a change, never for the luck of the draw. Without it (the long runs of
+  # With MCPD_FUZZ_SEED (CI), a run starts from the repository's inputs alone with a fixed seed and
+  # a fixed count, so it walks the same mutations every time: CI fails for a change, never for the
+  # luck of the draw, and a failure is reproduced by running the same command. Without it (the long runs of
   # ./setup.sh bench), the seed is random and the corpus grows across runs.
-  seed=()
+  seed=() limit=(-max_total_time="$seconds")
   if [ -n "${MCPD_FUZZ_SEED:-}" ]; then
+    # A fixed number of inputs (tests/fuzz/ci_runs), not a time: a time cuts the walk at a point that
+    # depends on the machine's speed, so a faster machine went further and met what a slower one
+    # never had. The time stays as a cap, four times the budget, for a machine far slower than CI's.
+    runs=$(awk -v t="$name" '$1 == t { print $2 }' "$top/tests/fuzz/ci_runs")
+    [ -n "$runs" ] || { echo "fuzz: $name has no count in tests/fuzz/ci_runs" >&2; exit 2; }
     seed=(-seed="$MCPD_FUZZ_SEED")
+    limit=(-runs="$runs" -max_total_time=$(( seconds * 4 )))
     rm -rf "$work"; mkdir -p "$work"
   fi
   # New inputs go to the first directory (under build-fuzz/), so the seeds in the repository stay small.
-  if ASAN_OPTIONS=$options "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  if ASAN_OPTIONS=$options "$fuzzer" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
        "${seed[@]}" "${dict[@]}" -artifact_prefix="$artifacts/" "${dirs[@]}" > "$build/$name.log" 2>&1; then
     echo "fuzz: $name ok ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$build/$name.log" | grep -o '[0-9]*$') runs in $(( $(date +%s) - started )) s)" >&2
   else

@@ -1176,7 +1176,8 @@ TEST_CASE("the parser settings bound the check, and a wrong one names its key") 
   CHECK_THROWS_WITH_AS(run(repeat("/**/", 101)), doctest::Contains("(parser.max_run_tokens = 100)"), ToolError);
 
   CHECK_THROWS_WITH_AS(mcpd::parser_tools({{"max_depth", 1}}),
-                       "parser.max_depth: unknown setting; known: max_nesting_depth, max_query_bytes, max_query_depth, max_run_tokens",
+                       "parser.max_depth: unknown setting; known: isolate_query_compile, max_nesting_depth, max_query_bytes, "
+                       "max_query_depth, max_run_tokens, query_compile_cache_bytes, query_compile_timeout_ms",
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(mcpd::parser_tools({{"max_nesting_depth", 100000}}),
                        "parser.max_nesting_depth: must be an integer from 1 to 4096", std::invalid_argument);

@@ -22,7 +22,9 @@ ToolResult run(const json& arguments, ToolContext& context, const ParserSettings
   std::int64_t max_captures = integer_argument(arguments, "max_captures", 1000, 1);
   std::size_t max_text_bytes = static_cast<std::size_t>(integer_argument(arguments, "max_text_bytes", 200, 0));
   Source source = load_source(arguments, context);
-  // Compile before parsing, so a mistyped query fails fast even on a big file.
+  // Compile before parsing, so a mistyped query fails fast even on a big file; first in a child,
+  // where a query that crashes the library's compiler crashes nothing else.
+  probe_query_compile(source.language->grammar(), query_source, settings.query);
   Query query(source.language->grammar(), query_source);
   Tree tree = parse(*source.language, source.text, context, settings);
 

@@ -378,13 +378,14 @@ ParserSettings ParserSettings::from_json(const json& settings) {
   ParserSettings s;
   if (settings.is_null()) return s;
   if (!settings.is_object()) throw std::invalid_argument("parser: must be an object");
-  static const std::set<std::string> known = {"max_nesting_depth", "max_query_bytes", "max_query_depth",
-                                              "max_run_tokens"};
+  static const std::set<std::string> known = {"isolate_query_compile", "max_nesting_depth", "max_query_bytes",
+                                              "max_query_depth", "max_run_tokens", "query_compile_cache_bytes",
+                                              "query_compile_timeout_ms"};
   for (const auto& [key, value] : settings.items())
     if (!known.count(key))
       throw std::invalid_argument("parser." + key +
-                                  ": unknown setting; known: max_nesting_depth, max_query_bytes, max_query_depth, "
-                                  "max_run_tokens");
+                                  ": unknown setting; known: isolate_query_compile, max_nesting_depth, max_query_bytes, "
+                                  "max_query_depth, max_run_tokens, query_compile_cache_bytes, query_compile_timeout_ms");
   auto unsigned_key = [&](const char* key, std::uint64_t minimum, std::uint64_t maximum, std::uint64_t& field) {
     if (!settings.contains(key)) return;
     const json& v = settings[key];
@@ -402,6 +403,15 @@ ParserSettings ParserSettings::from_json(const json& settings) {
   unsigned_key("max_query_depth", 1, 4096, query_depth);
   s.query.max_bytes = static_cast<std::size_t>(query_bytes);
   s.query.max_depth = static_cast<std::size_t>(query_depth);
+  if (settings.contains("isolate_query_compile")) {
+    if (!settings["isolate_query_compile"].is_boolean())
+      throw std::invalid_argument("parser.isolate_query_compile: must be true or false");
+    s.query.isolate_compile = settings["isolate_query_compile"].get<bool>();
+  }
+  unsigned_key("query_compile_timeout_ms", 1, 600000, s.query.compile_timeout_ms);
+  std::uint64_t cache_bytes = s.query.compile_cache_bytes;
+  unsigned_key("query_compile_cache_bytes", 0, 1ull << 30, cache_bytes);
+  s.query.compile_cache_bytes = static_cast<std::size_t>(cache_bytes);
   return s;
 }
 

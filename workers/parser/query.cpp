@@ -1,8 +1,23 @@
 #include "query.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <mutex>
 #include <set>
+#include <unordered_set>
 #include <vector>
 
 #include "tool.h"
@@ -88,6 +103,8 @@ void check_query_limits(std::string_view source, const QueryLimits& limits) {
       char c = source[end];
       if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
         ++end;
+      } else if (c == ';') {  // a comment: the library skips it between a pattern and its suffix too
+        while (end < source.size() && source[end] != '\n') ++end;
       } else if (c == '*' || c == '+' || c == '?') {
         ++count;
         ++end;
@@ -110,7 +127,7 @@ void check_query_limits(std::string_view source, const QueryLimits& limits) {
   // takes the process.
   struct Group {
     bool grouping = false;   // ( ( ... ) ), ( [ ... ] ), ( "x" ): no node name of its own
-    bool predicate = false;  // (#name? ...)
+    bool predicate = false;  // (#name? ...), (name? ...)
     bool repeats_inside = false;
     bool holds_node = false;
   };
@@ -120,9 +137,40 @@ void check_query_limits(std::string_view source, const QueryLimits& limits) {
                      "quantified group, or two quantifiers on one pattern) at " + where(i) +
                      "; tree-sitter cannot compile that in bounded time: repeat the inner pattern only");
   };
-  auto next_char = [source](std::size_t i) {
-    while (i < source.size() && (source[i] == ' ' || source[i] == '\t' || source[i] == '\n' || source[i] == '\r')) ++i;
+  // The first byte at or after `i` that is not blank or inside a ';' comment, as the library skips them.
+  auto next_at = [source](std::size_t i) {
+    while (i < source.size()) {
+      char c = source[i];
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+        ++i;
+      } else if (c == ';') {
+        while (i < source.size() && source[i] != '\n') ++i;
+      } else {
+        break;
+      }
+    }
+    return i;
+  };
+  auto next_char = [source, next_at](std::size_t i) {
+    i = next_at(i);
     return i < source.size() ? source[i] : '\0';
+  };
+  // Whether the '(' before `i` opens a predicate: (#eq? ...), (.eq? ...), or, from the library's
+  // older syntax, a name ending in '?' or '!' ((eq? ...), (set! ...)). Bytes past ASCII count as
+  // name bytes, which can only make a name look like a predicate: that errs towards refusing.
+  auto opens_predicate = [source, next_at](std::size_t i) {
+    i = next_at(i);
+    if (i >= source.size()) return false;
+    if (source[i] == '#' || source[i] == '.') return true;
+    auto name_byte = [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ||
+             static_cast<unsigned char>(c) >= 0x80;
+    };
+    if (!name_byte(source[i])) return false;
+    std::size_t end = i;
+    while (end < source.size() && (name_byte(source[end]) || source[end] == '.' || source[end] == '?' || source[end] == '!'))
+      ++end;
+    return source[end - 1] == '?' || source[end - 1] == '!';
   };
   for (std::size_t i = 0; i < source.size(); ++i) {
     char c = source[i];
@@ -143,7 +191,7 @@ void check_query_limits(std::string_view source, const QueryLimits& limits) {
                         " (parser.max_query_depth)");
       char first = next_char(i + 1);
       Group group;
-      group.predicate = c == '(' && first == '#';
+      group.predicate = c == '(' && opens_predicate(i + 1);
       group.grouping = c == '[' || first == '(' || first == '[' || first == '"' || first == ')';
       if (!group.predicate && !open.empty()) open.back().holds_node = true;
       open.push_back(group);
@@ -158,6 +206,141 @@ void check_query_limits(std::string_view source, const QueryLimits& limits) {
       if (!open.empty() && (group.repeats_inside || outer > 0)) open.back().repeats_inside = true;
     }
   }
+}
+
+namespace {
+
+/// Query texts (prefixed by their language) that compiled in a child, oldest first out.
+class CompiledQueries {
+ public:
+  bool contains(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    return keys_.count(key) != 0;
+  }
+  void add(std::string key, std::size_t capacity) {
+    std::lock_guard lock(mutex_);
+    if (key.size() > capacity || keys_.count(key) != 0) return;
+    while (!order_.empty() && bytes_ + key.size() > capacity) {
+      bytes_ -= order_.front()->size();
+      keys_.erase(*order_.front());
+      order_.pop_front();
+    }
+    bytes_ += key.size();
+    order_.push_back(&*keys_.insert(std::move(key)).first);  // elements of an unordered_set never move
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_set<std::string> keys_;
+  std::deque<const std::string*> order_;
+  std::size_t bytes_ = 0;
+};
+
+CompiledQueries& compiled_queries() {
+  static CompiledQueries* queries = new CompiledQueries;  // never destroyed: worker threads may outlive main
+  return *queries;
+}
+
+/// The child: compile and leave, touching nothing the parent owns.
+[[noreturn]] void compile_in_child(const TSLanguage* language, std::string_view source, int done_fd) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // Nothing of the parent's (its frame pipes, its sockets) stays open here, so a slow child never
+  // holds a channel the parent's peer waits to see closed. The pipe that reports the end stays.
+  if (done_fd > 3) ::syscall(SYS_close_range, 3u, static_cast<unsigned>(done_fd - 1), 0u);
+  ::syscall(SYS_close_range, static_cast<unsigned>(done_fd + 1), ~0u, 0u);
+  rlimit no_core{0, 0};
+  ::setrlimit(RLIMIT_CORE, &no_core);
+  // A crash here is the verdict, not a bug to report: the fault signals go back to their default
+  // action. Through the raw system call, because a sanitizer runtime intercepts sigaction and
+  // keeps its own handler (which would print a report for a crash the parent handles).
+  struct {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    unsigned long mask;
+  } default_action{SIG_DFL, 0, nullptr, 0};
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP})
+    ::syscall(SYS_rt_sigaction, sig, &default_action, nullptr, sizeof default_action.mask);
+  std::uint32_t offset = 0;
+  TSQueryError error = TSQueryErrorNone;
+  TSQuery* query = ts_query_new(language, source.data(), static_cast<std::uint32_t>(source.size()), &offset, &error);
+  // The verdict is written before the process is torn down, so the parent need not wait for that.
+  char verdict = query != nullptr ? 'y' : 'n';
+  while (::write(done_fd, &verdict, 1) < 0 && errno == EINTR) {
+  }
+  ::_exit(0);  // no destructors, no exit handlers: they are the parent's
+}
+
+/// Children that gave their verdict and may still be exiting: reaped later, without waiting.
+std::mutex g_exiting_mutex;
+std::vector<pid_t> g_exiting;
+
+void reap_exited(pid_t also) {
+  std::lock_guard lock(g_exiting_mutex);
+  if (also > 0) g_exiting.push_back(also);
+  std::erase_if(g_exiting, [](pid_t pid) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    return r == pid || (r < 0 && errno == ECHILD);
+  });
+}
+
+}  // namespace
+
+void probe_query_compile(const TSLanguage* language, std::string_view source, const QueryLimits& limits) {
+  if (!limits.isolate_compile) return;
+  std::string key = std::to_string(reinterpret_cast<std::uintptr_t>(language));
+  key += '\n';
+  key += source;
+  if (compiled_queries().contains(key)) return;
+
+  int done[2];
+  if (::pipe2(done, O_CLOEXEC) != 0)
+    throw ToolError(std::string("query: cannot make a pipe to compile it apart: ") + std::strerror(errno));
+  pid_t child = ::fork();
+  if (child < 0) {
+    int err = errno;
+    ::close(done[0]);
+    ::close(done[1]);
+    throw ToolError(std::string("query: cannot fork a process to compile it apart: ") + std::strerror(err));
+  }
+  if (child == 0) {
+    ::close(done[0]);
+    compile_in_child(language, source, done[1]);
+  }
+  ::close(done[1]);
+  // One byte from the child is its verdict; end of file without one means it died.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(limits.compile_timeout_ms);
+  char verdict = 0;
+  bool timed_out = false;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd fd{done[0], POLLIN, 0};
+    int ready = ::poll(&fd, 1, static_cast<int>(std::max<std::int64_t>(0, left.count())));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) timed_out = true;
+    if (ready > 0 && ::read(done[0], &verdict, 1) < 0 && errno == EINTR) continue;
+    break;
+  }
+  ::close(done[0]);
+  if (verdict == 'y' || verdict == 'n') {
+    reap_exited(child);
+    if (verdict == 'y') compiled_queries().add(std::move(key), limits.compile_cache_bytes);
+    return;  // a query error is not remembered: the compile here reports it with its position
+  }
+  if (timed_out) ::kill(child, SIGKILL);
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  reap_exited(0);
+  if (timed_out)
+    throw ToolError("query: compiling it took longer than parser.query_compile_timeout_ms (" +
+                    std::to_string(limits.compile_timeout_ms) + " ms); make it smaller or simpler");
+  const char* name = WIFSIGNALED(status) ? sigabbrev_np(WTERMSIG(status)) : nullptr;
+  throw ToolError("query: tree-sitter's query compiler crashed on it (" +
+                  (name != nullptr ? "SIG" + std::string(name) : "exit status " + std::to_string(WEXITSTATUS(status))) +
+                  ", in a process apart, so nothing else was affected); this query cannot be used with this "
+                  "library version: rewrite the pattern (a quantifier around a group is the usual trigger)");
 }
 
 /// One text predicate of a pattern, in the semantics of tree-sitter's own bindings: "#eq?" and
