@@ -22,12 +22,12 @@ namespace mcpd {
 struct QueryLimits {
   std::size_t max_bytes = 64 << 10;
   std::size_t max_depth = 64;
-  /// Compile each new query once in a throwaway child process before compiling it here (see
+  /// Compile each new query first in a checker process, before compiling it here (see
   /// probe_query_compile). Off only for a caller that accepts a crash of its own process.
   bool isolate_compile = true;
-  /// How long that child may take to compile a query.
+  /// How long the checker may take to compile a query.
   std::uint64_t compile_timeout_ms = 5000;
-  /// Bytes of query text remembered as compiled safely, so a repeated query forks no child.
+  /// Bytes of query text remembered as compiled safely, so a repeated query is not checked again.
   std::size_t compile_cache_bytes = 4 << 20;
 };
 
@@ -35,17 +35,20 @@ struct QueryLimits {
 /// outside strings and comments), naming the setting.
 void check_query_limits(std::string_view source, const QueryLimits& limits);
 
-/// Compiles `source` against `language` in a forked child process that does nothing else, and
-/// throws ToolError when the child dies by a signal or runs past limits.compile_timeout_ms.
+/// Compiles `source` against `language` first in a checker process (a fork of this process that
+/// only compiles the queries it is sent), and throws ToolError when the checker dies of it (twice,
+/// so a checker killed from outside is not blamed on the query) or runs past
+/// limits.compile_timeout_ms. A query error is left to the compile that follows, which names its
+/// position.
 ///
 /// Why: libtree-sitter 0.20.7's query compiler has inputs on which it reads through a null pointer
-/// (found by fuzzing code_query, for example a quantified group around a node name ending in '?').
-/// check_query_limits refuses the shapes known to do it with a precise message; this catches the
-/// ones not yet known, so a query can never take down the process that would run it (in legacy
-/// mode, mcpd itself). A query that compiled in a child compiles the same way here: the compiler
-/// depends on nothing but the language and the text. Queries that passed are remembered (by their
-/// full text, up to limits.compile_cache_bytes), so a repeated query costs a lookup, not a fork.
-/// Does nothing when limits.isolate_compile is off.
+/// (found by fuzzing code_query, for example a quantified group around an old-style predicate) and
+/// inputs it never finishes. check_query_limits refuses the shapes known to do it, with a precise
+/// message; this catches the ones not yet known, so a query can never take down the process that
+/// would run it (in legacy mode, mcpd itself). A query that compiled in the checker compiles the
+/// same way here: the compiler depends on nothing but the language and the text. Queries that
+/// passed are remembered by their full text, up to limits.compile_cache_bytes, so a repeated query
+/// costs a lookup. Does nothing when limits.isolate_compile is off.
 void probe_query_compile(const TSLanguage* language, std::string_view source, const QueryLimits& limits);
 
 /// Immutable once built, so one instance serves many threads; each run uses its own QueryCursor.
