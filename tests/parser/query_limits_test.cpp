@@ -1,9 +1,18 @@
 // code_query's bounds on the query itself, checked before tree-sitter's query parser (which
 // recurses once per nesting level) sees it: nesting depth and size, each a `parser` setting, with
-// errors naming them; brackets inside strings and comments do not count.
+// errors naming them; brackets inside strings and comments do not count. And the checker process
+// that compiles a new query first, so a query the library crashes or hangs on costs only it.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "languages.h"
 #include "parser_tools.h"
@@ -179,6 +188,42 @@ TEST_CASE("compiling a query apart is bounded in time, and a query that compiled
   mcpd::probe_query_compile(c, other, limits);
   limits.compile_timeout_ms = 1;
   CHECK_THROWS_WITH_AS(mcpd::probe_query_compile(c, other, limits), doctest::Contains("took longer"), ToolError);
+}
+
+/// Pids of this process's children, from /proc.
+std::vector<pid_t> children() {
+  std::vector<pid_t> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    char state = 0;
+    pid_t parent = 0;
+    if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &parent) == 2 && parent == ::getpid() && state != 'Z')
+      out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+TEST_CASE("a checker killed from outside is replaced, and its death is not blamed on the next query") {
+  const TSLanguage* c = mcpd::require_language("c").grammar();
+  mcpd::probe_query_compile(c, "(identifier) @first", {});
+  std::vector<pid_t> before = children();
+  REQUIRE(before.size() == 1);  // the checker, and no process per query
+  mcpd::probe_query_compile(c, "(identifier) @second", {});
+  CHECK(children() == before);
+  REQUIRE(::kill(before[0], SIGKILL) == 0);
+  CHECK_NOTHROW(mcpd::probe_query_compile(c, "(identifier) @third", {}));
+  std::vector<pid_t> after = children();
+  REQUIRE(after.size() == 1);
+  CHECK(after[0] != before[0]);
+  // And a crash still counts as one.
+  CHECK_THROWS_WITH_AS(mcpd::probe_query_compile(c, "((a?))?", {}), doctest::Contains("crashed on it (SIGSEGV"),
+                       ToolError);
 }
 
 TEST_CASE("the query bounds are settings, checked at start") {
