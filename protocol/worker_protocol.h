@@ -21,7 +21,9 @@
 //   {"type":"progress","id":"c42","progress":3,"total":10,"message":"..."}
 //   {"type":"telemetry","logs":[{"level":"info","msg":"...","call":"c42",...}],"metrics":{...}}
 //                                           batched, at most every 100 ms, only when there is news
-//   {"type":"pong","seq":7,"busy":true,"calls":12,"rss_bytes":12345678}
+//   {"type":"pong","seq":7,"busy":true,"running":1,"calls":12,"rss_bytes":12345678}
+//                                           busy: a call running or waiting; running: calls a
+//                                           call thread has taken; calls: served so far
 //
 // A worker runs up to max_calls calls at once and holds one more waiting; a call sent beyond that
 // gets an error of kind "busy".

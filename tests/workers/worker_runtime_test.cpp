@@ -50,6 +50,19 @@ struct Started {
   }
 };
 
+/// Pings until the worker reports `calls` calls taken by a call thread: the barrier before a cancel
+/// or a shutdown that must find the call running, not waiting. Pongs come back at once, busy or not.
+void wait_running(WorkerHarness& worker, std::size_t calls = 1) {
+  static std::int64_t seq = 1000;
+  for (auto until = Clock::now() + 5s; Clock::now() < until;) {
+    worker.send({{"type", "ping"}, {"seq", ++seq}});
+    auto pong = worker.wait_type("pong", 1s);
+    REQUIRE(pong);
+    if ((*pong).value("running", std::size_t{0}) >= calls) return;
+  }
+  FAIL("the call never started");
+}
+
 bool exited_with(std::optional<int> status, int code) {
   return status && WIFEXITED(*status) && WEXITSTATUS(*status) == code;
 }
@@ -280,10 +293,11 @@ TEST_CASE("a ping is answered at once while a call runs") {
   CHECK((*idle)["seq"] == 1);
   CHECK((*idle)["busy"] == false);
   CHECK((*idle)["calls"] == 0);
+  CHECK((*idle)["running"] == 0);
   CHECK((*idle)["rss_bytes"].get<std::uint64_t>() > 0);
 
   s.worker.call("c1", "test_sleep", {{"ms", 500}});
-  std::this_thread::sleep_for(50ms);
+  wait_running(s.worker);
   auto sent = Clock::now();
   s.worker.send({{"type", "ping"}, {"seq", 2}});
   auto pong = s.worker.wait_type("pong", 1s);
@@ -306,7 +320,7 @@ TEST_CASE("a ping is answered at once while a call runs") {
 TEST_CASE("cancel stops a running call quickly, and the worker then serves the next call") {
   Started s("testkit");
   s.worker.call("c1", "test_sleep", {{"ms", 10000}});
-  std::this_thread::sleep_for(100ms);
+  wait_running(s.worker);
   auto sent = Clock::now();
   s.worker.send({{"type", "cancel"}, {"id", "c1"}});
   auto cancelled = s.worker.wait_outcome("c1", 2s);
@@ -472,7 +486,7 @@ TEST_CASE("closing stdin ends an idle worker with status 0") {
 TEST_CASE("closing stdin ends the worker with status 0 promptly, even mid-call in a tool that ignores cancel") {
   Started s("testkit");
   s.worker.call("c1", "test_sleep", {{"ms", 60000}, {"ignore_cancel", true}});
-  std::this_thread::sleep_for(100ms);
+  wait_running(s.worker);
   auto closed = Clock::now();
   s.worker.close_stdin();
   auto status = s.worker.wait_exit(2s);
@@ -484,7 +498,7 @@ TEST_CASE("closing stdin ends the worker with status 0 promptly, even mid-call i
 TEST_CASE("shutdown lets the running call finish, sends its result, then exits 0") {
   Started s("testkit");
   s.worker.call("c1", "test_sleep", {{"ms", 300}});
-  std::this_thread::sleep_for(50ms);
+  wait_running(s.worker);
   s.worker.send({{"type", "shutdown"}});
   auto result = s.worker.wait_outcome("c1");
   REQUIRE(result);
@@ -638,8 +652,8 @@ TEST_CASE("test_fault crash kills the worker mid-call with SIGABRT") {
 TEST_CASE("test_fault hang never ends the call, ignores cancel, keeps answering pings") {
   Started s("testkit", WorkerHarness::hooks());
   s.worker.call("c1", "test_fault", {{"fault", "hang"}});
-  // Let it start: a cancel that finds the call still waiting would (rightly) cancel it unstarted.
-  std::this_thread::sleep_for(100ms);
+  // It must have started: a cancel that finds the call still waiting would (rightly) cancel it unstarted.
+  wait_running(s.worker);
   s.worker.send({{"type", "cancel"}, {"id", "c1"}});
   CHECK_FALSE(s.worker.wait_outcome("c1", 300ms).has_value());
   s.worker.send({{"type", "ping"}, {"seq", 9}});

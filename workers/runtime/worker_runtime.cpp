@@ -347,6 +347,12 @@ class CallRunner {
     return !actives_.empty() || !jobs_.empty();
   }
 
+  /// Calls a call thread has taken (started, or about to), as against those still waiting.
+  std::size_t running() const {
+    std::lock_guard lock(mutex_);
+    return actives_.size();
+  }
+
   /// Waits until no call is in flight (its outcome sent) or `until` passes; true if idle.
   bool wait_idle(Clock::time_point until) {
     std::unique_lock lock(mutex_);
@@ -699,6 +705,7 @@ class FrameLoop {
       channel_.send({{"type", "pong"},
                      {"seq", *seq},
                      {"busy", runner_.busy()},
+                     {"running", runner_.running()},
                      {"calls", counters_.calls_served.load()},
                      {"rss_bytes", rss_bytes()}});
     } else if (name == "shutdown") {
