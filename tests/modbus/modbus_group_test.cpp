@@ -2,6 +2,7 @@
 // limits, stored samples and their queries, resuming from SQLite.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "modbus_test_support.h"
@@ -27,7 +28,7 @@ TEST_CASE("a FIXED group at 100 ms polls on the k*interval grid for 3 s, batched
   CHECK(created["state"] == "stopped");
   CHECK(created["requests_per_poll"] == 4);  // holding 0..21 (gaps of 8) in one request, input, coils, discrete
   kit.call("modbus_group_start", {{"name", "line1"}});
-  std::this_thread::sleep_for(3s);
+  std::this_thread::sleep_for(3s);  // the window measured: how many polls 3 s hold, and when
   kit.call("modbus_group_stop", {{"name", "line1"}});
 
   json status = group_status(kit, "line1");
@@ -73,7 +74,7 @@ TEST_CASE("a HANDSHAKE group polls only when triggered, and triggers within 1 s 
   kit.call("modbus_group_create", fixed_group("batch", server.port(), {{"mode", "HANDSHAKE"}}));
   CHECK(contains(kit.error("modbus_group_trigger", {{"name", "batch"}}), "is stopped; start it"));
   kit.call("modbus_group_start", {{"name", "batch"}});
-  std::this_thread::sleep_for(300ms);
+  std::this_thread::sleep_for(300ms);  // a window in which nothing may happen: three FIXED intervals
   CHECK(group_status(kit, "batch")["polls"] == 0);  // nothing without a trigger
 
   json first = kit.call("modbus_group_trigger", {{"name", "batch"}});
@@ -86,7 +87,7 @@ TEST_CASE("a HANDSHAKE group polls only when triggered, and triggers within 1 s 
   CHECK(second["coalesced"] == true);
   CHECK(second["polled_at"] == first["polled_at"]);
   CHECK(contains(second["note"], "already polled"));
-  std::this_thread::sleep_for(1100ms);
+  std::this_thread::sleep_for(1100ms);  // past the 1 s coalescing window: the behaviour under test is time
   CHECK(kit.call("modbus_group_trigger", {{"name", "batch"}})["coalesced"] == false);
   json status = group_status(kit, "batch");
   CHECK(status["polls"] == 2);
@@ -112,8 +113,7 @@ TEST_CASE("a server that dies mid-run: errors are counted, polling goes on, and 
   CHECK(down["state"] == "running");
   CHECK(contains(down["last_error"], "127.0.0.1:" + std::to_string(server.port())));
   std::int64_t polls_down = down["polls"];
-  std::this_thread::sleep_for(500ms);
-  CHECK(group_status(kit, "line")["polls"].get<std::int64_t>() > polls_down);  // still polling
+  CHECK(eventually([&] { return group_status(kit, "line")["polls"].get<std::int64_t>() > polls_down + 2; }));  // still polling
 
   std::int64_t stored = sample_count(kit, "line", "count");
   server.start();
@@ -131,7 +131,11 @@ TEST_CASE("groups are isolated: one on a dead device does not stop one on a live
   kit.call("modbus_group_create", fixed_group("bad_host", 502, {{"host", "no-such-host.invalid"}}));
   kit.call("modbus_group_create", fixed_group("live", server.port()));
   for (const char* name : {"dead", "bad_host", "live"}) kit.call("modbus_group_start", {{"name", name}});
-  std::this_thread::sleep_for(1500ms);
+  REQUIRE(eventually([&] {
+    return group_status(kit, "dead")["error_count"].get<int>() >= 3 &&
+           group_status(kit, "bad_host")["error_count"].get<int>() >= 1 &&
+           group_status(kit, "live")["success_count"].get<int>() >= 12;
+  }));
   json dead = group_status(kit, "dead");
   json bad_host = group_status(kit, "bad_host");
   json live = group_status(kit, "live");
@@ -202,7 +206,8 @@ TEST_CASE("modbus_samples: tag, time range, limit, order and downsampling") {
   ModbusKit kit(dir.path / "m.sqlite");
   kit.call("modbus_group_create", fixed_group("s", server.port(), {{"interval_ms", 50}}));
   kit.call("modbus_group_start", {{"name", "s"}});
-  std::this_thread::sleep_for(1200ms);
+  // Enough samples for three 500 ms buckets.
+  REQUIRE(eventually([&] { return sample_count(kit, "s", "count") >= 24; }));
   kit.call("modbus_group_stop", {{"name", "s"}});
 
   json all = kit.call("modbus_samples", {{"group", "s"}, {"tag", "count"}, {"limit", 100000}});
@@ -276,7 +281,11 @@ TEST_CASE("stopping ten running groups takes well under 5 s") {
     kit.call("modbus_group_create", fixed_group(name, server.port()));
     kit.call("modbus_group_start", {{"name", name}});
   }
-  std::this_thread::sleep_for(500ms);
+  // Every group has polled (its connection is open, its cycle running) before the stop.
+  REQUIRE(eventually([&] {
+    json groups = kit.call("modbus_status", json::object())["groups"];
+    return std::all_of(groups.begin(), groups.end(), [](const json& g) { return g["success_count"].get<int>() >= 1; });
+  }));
   auto began = std::chrono::steady_clock::now();
   kit.poller->shutdown();
   CHECK(std::chrono::steady_clock::now() - began < 5s);

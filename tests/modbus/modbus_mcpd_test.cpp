@@ -193,12 +193,14 @@ TEST_CASE("legacy mode: the group runs inside mcpd, an orderly exit writes every
       // The writer is held up, so samples wait in the queue when stdin closes: only the flush on
       // the way out stores them.
       WriteLock lock(db);
-      std::this_thread::sleep_for(800ms);
+      REQUIRE(eventually([&] { return structured(*first, "modbus_status", {{"name", "line"}})["writer"]["queued"].get<int>() >= 5; }));
       json status = structured(*first, "modbus_status", {{"name", "line"}});
       polled = status["groups"][0]["success_count"];
-      CHECK(status["writer"]["queued"].get<int>() >= 5);
       closed_at = wall_ms();
       first->process().close_stdin();
+      // The lock is held a while longer, so the exit finds the samples still queued. Nothing tells
+      // the outside that mcpd has begun to exit: this wait is time on purpose, and too short a one
+      // weakens the test (the writer would store them first) without making it fail wrongly.
       std::this_thread::sleep_for(300ms);
     }
     auto exit = first->process().wait(5s);

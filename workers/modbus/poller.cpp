@@ -255,6 +255,11 @@ PollingGroup::PollResult PollingGroup::poll(const CancelToken* cancel) {
     return result;
   }
   auto began = Clock::now();
+  {
+    std::lock_guard lock(stats_mutex_);
+    polling_ = true;
+    poll_started_ms_ = result.ts_ms;
+  }
   SampleBatch batch{definition_.name, result.ts_ms, {}, pending_};
   for (const auto& request : plan_) {
     try {
@@ -301,6 +306,7 @@ void PollingGroup::log_outcome(const PollResult& result) {
   std::string message;
   {
     std::lock_guard lock(stats_mutex_);
+    polling_ = false;
     ++polls_;
     last_poll_ms_ = result.ts_ms;
     last_duration_ms_ = result.duration_ms;
@@ -368,7 +374,9 @@ json PollingGroup::status() const {
             {"error_count", errors_},
             {"overruns", overruns_},
             {"queue_depth", pending_->load()},
-            {"dropped_samples", dropped_}};
+            {"dropped_samples", dropped_},
+            {"polling", polling_}};
+  if (polling_) s["poll_started_time"] = iso_time(poll_started_ms_);  // a slow device shows here first
   if (definition_.fixed) {
     s["interval_ms"] = definition_.interval_ms;
     s["jitter"] = jitter_.summary();

@@ -115,6 +115,8 @@ class PollingGroup {
 
   mutable std::mutex stats_mutex_;
   std::int64_t polls_ = 0, successes_ = 0, errors_ = 0, overruns_ = 0, triggers_ = 0, coalesced_ = 0;
+  bool polling_ = false;            // a poll has begun and not yet ended
+  std::int64_t poll_started_ms_ = 0;
   std::int64_t dropped_ = 0;  // samples the full queue refused
   std::int64_t errors_in_a_row_ = 0;
   std::string last_error_;
