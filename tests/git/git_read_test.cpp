@@ -725,6 +725,51 @@ TEST_CASE("git_branches lists local and remote branches like git branch") {
   CHECK(std::find(names.begin(), names.end(), "topic") == names.end());
 }
 
+TEST_CASE("each branch's upstream is the one git names, however it is configured") {
+  GitRepo upstream;
+  build_rich_history(upstream);
+  GitRepo repo(false);
+  repo.clone_from(upstream);
+  // A local branch as upstream (remote "."), a second remote whose fetch refspec maps into another
+  // namespace, a remote with no refspec for the merged branch, and an upstream whose
+  // remote-tracking reference was deleted.
+  repo.git("branch local-base main");
+  repo.git("branch --track on-local local-base");
+  repo.git("remote add mirror " + upstream.path().string());
+  repo.git("config --replace-all remote.mirror.fetch '+refs/heads/*:refs/remotes/elsewhere/*'");
+  repo.git("fetch -q mirror");
+  repo.git("branch --track on-mirror elsewhere/feature");
+  repo.git("branch on-nothing main");
+  repo.git("config branch.on-nothing.remote mirror");
+  repo.git("config branch.on-nothing.merge refs/tags/v1.0");
+  repo.git("branch on-gone origin/feature");
+  repo.git("config branch.on-gone.remote origin");
+  repo.git("config branch.on-gone.merge refs/heads/gone");
+  json branches = call("git_branches", repo_args(repo), context_for(repo.root()));
+  int checked = 0;
+  for (const auto& b : branches["local"]) {
+    std::string name = b["name"];
+    CAPTURE(name);
+    std::string spec = "rev-parse --abbrev-ref " + name + "@{upstream}";
+    if (repo.git_status(spec) == 0) {
+      CHECK(b.value("upstream", "") == GitRepo::trim(repo.git(spec)));
+    } else {
+      CHECK_FALSE(b.contains("upstream"));
+    }
+    ++checked;
+  }
+  CHECK(checked >= 6);
+  auto find = [&](const std::string& name) {
+    for (const auto& b : branches["local"])
+      if (b["name"] == name) return b;
+    return json();
+  };
+  CHECK(find("on-local")["upstream"] == "local-base");
+  CHECK(find("on-mirror")["upstream"] == "elsewhere/feature");
+  CHECK_FALSE(find("on-nothing").contains("upstream"));
+  CHECK_FALSE(find("on-gone").contains("upstream"));
+}
+
 TEST_CASE("git_branches of a repository without commits names the unborn branch") {
   GitRepo repo;
   json branches = call("git_branches", repo_args(repo), context_for(repo.root()));

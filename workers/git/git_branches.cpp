@@ -64,9 +64,7 @@ ToolResult run(const json& arguments, ToolContext& context) {
     }
     if (type == GIT_BRANCH_LOCAL) {
       entry["current"] = git_branch_is_head(ref.get()) == 1;
-      git_reference* upstream_raw = nullptr;
-      if (git_branch_upstream(&upstream_raw, ref.get()) == 0) {
-        Reference upstream(upstream_raw);
+      if (Reference upstream = upstream_of(repo.get(), ref.get())) {
         const char* upstream_name = nullptr;
         if (git_branch_name(&upstream_name, upstream.get()) == 0) entry["upstream"] = valid_utf8(upstream_name);
         const git_oid* upstream_tip = git_reference_target(upstream.get());

@@ -76,9 +76,8 @@ void add_branch_info(const Repository& repo, json& out) {
   const git_oid* target = git_reference_target(head.get());
   if (target != nullptr) out["head"] = oid_string(target);
   if (!git_reference_is_branch(head.get()) || target == nullptr) return;
-  git_reference* upstream_raw = nullptr;
-  if (git_branch_upstream(&upstream_raw, head.get()) < 0) return;  // none configured, or gone
-  Reference upstream(upstream_raw);
+  Reference upstream = upstream_of(repo.get(), head.get());
+  if (!upstream) return;  // none configured, or gone
   const char* name = nullptr;
   if (git_branch_name(&name, upstream.get()) == 0) out["upstream"] = valid_utf8(name);
   const git_oid* upstream_target = git_reference_target(upstream.get());

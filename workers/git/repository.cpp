@@ -302,4 +302,55 @@ std::string oid_string(const git_oid* oid) {
   return hex;
 }
 
+namespace {
+
+using Config = Owned<git_config, git_config_free>;
+using ConfigIterator = Owned<git_config_iterator, git_config_iterator_free>;
+using Refspec = Owned<git_refspec, git_refspec_free>;
+
+std::optional<std::string> config_string(git_config* config, const std::string& key) {
+  Buffer value;
+  if (git_config_get_string_buf(&value.buf, config, key.c_str()) != 0) return std::nullopt;
+  return std::string(value.view());
+}
+
+}  // namespace
+
+Reference upstream_of(git_repository* repo, git_reference* branch) {
+  const char* name = nullptr;
+  if (git_branch_name(&name, branch) != 0 || !git_reference_is_branch(branch)) return nullptr;
+  git_config* config_raw = nullptr;
+  if (git_repository_config_snapshot(&config_raw, repo) != 0) return nullptr;
+  Config config(config_raw);
+  std::string section = std::string("branch.") + name;
+  auto remote = config_string(config.get(), section + ".remote");
+  auto merge = config_string(config.get(), section + ".merge");
+  if (!remote || !merge || remote->empty() || merge->empty()) return nullptr;
+
+  std::string target;
+  if (*remote == ".") {
+    target = *merge;  // a local branch as upstream
+  } else {
+    // A multivar iterator without a regex: the leaking matcher is not involved.
+    git_config_iterator* iterator_raw = nullptr;
+    if (git_config_multivar_iterator_new(&iterator_raw, config.get(), ("remote." + *remote + ".fetch").c_str(),
+                                         nullptr) != 0)
+      return nullptr;
+    ConfigIterator iterator(iterator_raw);
+    git_config_entry* entry = nullptr;
+    while (target.empty() && git_config_next(&entry, iterator.get()) == 0) {
+      git_refspec* spec_raw = nullptr;
+      if (git_refspec_parse(&spec_raw, entry->value, 1) != 0) continue;
+      Refspec spec(spec_raw);
+      if (!git_refspec_src_matches(spec.get(), merge->c_str())) continue;
+      Buffer mapped;
+      if (git_refspec_transform(&mapped.buf, spec.get(), merge->c_str()) == 0) target = std::string(mapped.view());
+    }
+    if (target.empty()) return nullptr;
+  }
+  git_reference* upstream = nullptr;
+  if (git_reference_lookup(&upstream, repo, target.c_str()) != 0) return nullptr;
+  return Reference(upstream);
+}
+
 }  // namespace mcpd::git

@@ -180,4 +180,12 @@ std::optional<std::string> head_branch(const Repository& repo);
 /// Hex id of an object.
 std::string oid_string(const git_oid* oid);
 
+/// The upstream of local branch `branch` (branch.<name>.remote and .merge, mapped through the
+/// remote's first fetch refspec that matches, as git does), or nullptr when none is configured or
+/// the remote-tracking reference does not exist. Used instead of git_branch_upstream, which in
+/// libgit2 1.5 goes through git_remote_lookup: that matches config entries with a regex whose match
+/// data the library never frees when an entry does not match, so each call leaked about 30 KiB per
+/// config entry (a git worker serving git_status on a clone grew by 500 MiB in 4000 calls).
+Reference upstream_of(git_repository* repo, git_reference* branch);
+
 }  // namespace mcpd::git

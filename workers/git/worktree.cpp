@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <string_view>
 #include <thread>
 
@@ -64,7 +65,8 @@ class UntrackedWalk {
   }
 
   std::vector<std::string> run() {
-    walk("");
+    OpenDir top(::open(repo_.workdir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (top.get() != nullptr) walk(top, "");
     std::sort(found_.begin(), found_.end());
     return std::move(found_);
   }
@@ -75,26 +77,49 @@ class UntrackedWalk {
     bool directory;
   };
 
-  std::vector<Entry> read(const std::string& dir) {
+  /// A directory being read, opened by its descriptor. Each one below the top is opened by name
+  /// from its parent's descriptor, never by a path: a directory swapped for a symbolic link after
+  /// its parent was listed is not followed (O_NOFOLLOW), so the walk never leaves the work tree.
+  class OpenDir {
+   public:
+    explicit OpenDir(int fd) : dir_(fd >= 0 ? ::fdopendir(fd) : nullptr) {
+      if (dir_ == nullptr && fd >= 0) ::close(fd);
+    }
+    ~OpenDir() {
+      if (dir_ != nullptr) ::closedir(dir_);
+    }
+    OpenDir(const OpenDir&) = delete;
+    OpenDir& operator=(const OpenDir&) = delete;
+    DIR* get() const { return dir_; }
+    int fd() const { return ::dirfd(dir_); }
+    /// The subdirectory `name` (one component), or an OpenDir whose get() is nullptr.
+    OpenDir* open_child(const std::string& name, std::unique_ptr<OpenDir>& holder) const {
+      holder = std::make_unique<OpenDir>(::openat(fd(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      return holder.get();
+    }
+
+   private:
+    DIR* dir_;
+  };
+
+  std::vector<Entry> read(const OpenDir& handle, const std::string& dir) {
     std::vector<Entry> entries;
+    if (handle.get() == nullptr) return entries;  // unreadable: git skips it too
     std::string full = repo_.workdir().string() + "/" + dir;
-    DIR* handle = ::opendir(full.c_str());
-    if (handle == nullptr) return entries;  // unreadable: git skips it too
-    while (dirent* e = ::readdir(handle)) {
+    while (dirent* e = ::readdir(handle.get())) {
       std::string_view name = e->d_name;
       if (name == "." || name == ".." || name == ".git") continue;
       bool directory = e->d_type == DT_DIR;
       bool link = e->d_type == DT_LNK;
       if (e->d_type == DT_UNKNOWN) {
         struct stat st {};
-        bool found = ::lstat((full + std::string(name)).c_str(), &st) == 0;
+        bool found = ::fstatat(handle.fd(), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0;
         directory = found && S_ISDIR(st.st_mode);
         link = found && S_ISLNK(st.st_mode);
       }
       if (link && (name == ".gitignore" || name == ".gitattributes")) check_rules_link(full + std::string(name));
       entries.push_back({std::string(name), directory});
     }
-    ::closedir(handle);
     return entries;
   }
 
@@ -122,29 +147,35 @@ class UntrackedWalk {
     return git_ignore_path_is_ignored(&ignored, repo_.get(), path.c_str()) == 0 && ignored == 1;
   }
 
-  void walk(const std::string& dir) {
+  void walk(const OpenDir& handle, const std::string& dir) {
     context_.check_cancelled();
-    for (const Entry& entry : read(dir)) {
+    for (const Entry& entry : read(handle, dir)) {
       std::string path = dir + entry.name;
       if (is_tracked(path)) continue;  // a tracked file, or a submodule
+      std::unique_ptr<OpenDir> child;
       if (!entry.directory) {
         if (!ignored(path)) found_.push_back(path);
       } else if (holds_tracked(path + "/")) {
-        walk(path + "/");
-      } else if (!ignored(path + "/") && holds_untracked(path + "/")) {
+        walk(*handle.open_child(entry.name, child), path + "/");
+      } else if (!ignored(path + "/") && holds_untracked(*handle.open_child(entry.name, child), path + "/")) {
         found_.push_back(path + "/");
       }
     }
   }
 
   // Whether a directory without tracked files holds anything git status would show it for.
-  bool holds_untracked(const std::string& dir) {
-    std::string full = repo_.workdir().string() + "/" + dir + ".git";
+  bool holds_untracked(const OpenDir& handle, const std::string& dir) {
+    if (handle.get() == nullptr) return false;
     struct stat st {};
-    if (::lstat(full.c_str(), &st) == 0) return true;  // a nested repository
-    for (const Entry& entry : read(dir)) {
+    if (::fstatat(handle.fd(), ".git", &st, AT_SYMLINK_NOFOLLOW) == 0) return true;  // a nested repository
+    for (const Entry& entry : read(handle, dir)) {
       std::string path = dir + entry.name;
-      if (!entry.directory ? !ignored(path) : (!ignored(path + "/") && holds_untracked(path + "/"))) return true;
+      if (!entry.directory) {
+        if (!ignored(path)) return true;
+      } else if (!ignored(path + "/")) {
+        std::unique_ptr<OpenDir> child;
+        if (holds_untracked(*handle.open_child(entry.name, child), path + "/")) return true;
+      }
     }
     return false;
   }
