@@ -345,7 +345,9 @@ TEST_CASE("a client that stops reading stdout: input pauses, memory stays bounde
                   << " MiB at most while flooded");
   CHECK_MESSAGE(blocked, "mcpd read every ping while nobody read its answers");
   CHECK(next - first_id < max_pings);
+#ifndef MCPD_SANITIZER_BUILD  // ASan's quarantine keeps freed memory resident: RSS says nothing there
   CHECK(peak < baseline + 24 * 1024);  // the bound is 1 MiB; unbounded, this flood reaches +40 MiB
+#endif
 
   // Reading again: the rest of the chunk goes out, and every ping is answered.
   client->resume_reading();
@@ -361,7 +363,9 @@ TEST_CASE("a client that stops reading stdout: input pauses, memory stays bounde
   // The backlog's buffers were given back.
   std::uint64_t after = vm_rss_kib(pid);
   MESSAGE("mcpd RSS after the backlog drained: " << after / 1024 << " MiB");
+#ifndef MCPD_SANITIZER_BUILD
   CHECK(after < baseline + 16 * 1024);
+#endif
 }
 
 TEST_CASE("a closed stdout is logged and ends the session at once, calls in flight cancelled") {

@@ -2,10 +2,14 @@
 // bound that makes the search stream, binary files with a late NUL, inotify watches released with
 // their directories, an index compacted under edits, and an indexer that progresses while
 // something keeps writing in the tree. Results always equal rg's.
+#include <fcntl.h>
+#include <stdio.h>
+
 #include <atomic>
 #include <random>
 #include <thread>
 
+#include "eventually.h"
 #include "search_fixture.h"
 #include "tree_watcher.h"
 #include "trigram_index.h"
@@ -173,6 +177,37 @@ TEST_CASE("a large file with a NUL in its first block is skipped after that bloc
     CHECK(read <= most);
     CHECK(read > 0);
   }
+}
+
+TEST_CASE("a drain takes what was queued when it began, so a tree that never stops changing cannot hold it") {
+  TempDir t;
+  for (const char* d : {"a/x", "b/y"}) std::filesystem::create_directories(t.path / d);
+  auto watcher = search::TreeWatcher::create(t.path.string(), 1000);
+  REQUIRE(watcher);
+  // Two directories exchanged without pause: every exchange queues events, and a drain that read
+  // until the queue was empty re-watched the moved directories for as long as this thread ran.
+  std::atomic<bool> stop{false};
+  std::atomic<long> swaps{0};
+  std::thread swapper([&] {
+    while (!stop)
+      if (::renameat2(AT_FDCWD, (t.path / "a").c_str(), AT_FDCWD, (t.path / "b").c_str(), RENAME_EXCHANGE) == 0) ++swaps;
+  });
+  REQUIRE(eventually([&] { return swaps.load() >= 100; }));
+  std::size_t events = 0;
+  long before = swaps.load();
+  for (int i = 0; i < 10; ++i) events += watcher->drain(nullptr);
+  long during = swaps.load() - before;
+  stop = true;
+  swapper.join();
+  CHECK(during > 0);
+  CHECK(events > 0);
+  // Once the changes stop, the drains catch up (the watches they replace leave an IN_IGNORED each,
+  // so it takes a few). So many changes overflow the kernel's queue: the watcher then says it is
+  // not healthy, and the index behind it rescans, as it must.
+  int rounds = 0;
+  while (watcher->drain(nullptr) != 0 && ++rounds < 10) {
+  }
+  CHECK(rounds < 10);
 }
 
 TEST_CASE("watches end with their directories, deleted or moved out of the tree") {

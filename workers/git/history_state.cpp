@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "roots.h"
@@ -114,6 +115,7 @@ class StateWriter {
     out_ << label << "=" << mtime_ns(st) << ":" << st.st_ino << "\n";
     DIR* handle = ::opendir(dir.c_str());
     if (handle == nullptr) return false;
+    std::unique_ptr<DIR, int (*)(DIR*)> closer(handle, ::closedir);
     std::vector<std::string> children;
     while (dirent* entry = ::readdir(handle)) {
       std::string name = entry->d_name;
@@ -127,7 +129,7 @@ class StateWriter {
       if (type == DT_LNK) linked_ = true;  // a link may lead anywhere: not followed, and no key
       if (type == DT_DIR) children.push_back(std::move(name));
     }
-    ::closedir(handle);
+    closer.reset();
     std::sort(children.begin(), children.end());  // readdir order is not stable across rewrites
     for (const auto& child : children)
       if (!tree(label + "/" + child, dir / child, budget)) return false;

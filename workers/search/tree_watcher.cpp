@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -64,9 +65,16 @@ void TreeWatcher::unwatch_tree(const std::string& dir) {
 std::size_t TreeWatcher::drain(std::vector<Change>* changes) {
   alignas(inotify_event) char buffer[64 * 1024];
   std::size_t events = 0;
-  while (true) {
+  // Only what was queued when the drain began: a tree changed without pause (a rename loop, a build
+  // writing as fast as events are read) would otherwise keep the drain, and the query waiting on
+  // it, going for as long as the changes go on. What arrives meanwhile is the next drain's.
+  int queued = 0;
+  if (::ioctl(fd_, FIONREAD, &queued) != 0) queued = 0;
+  std::size_t taken = 0;
+  while (taken < static_cast<std::size_t>(queued)) {
     ssize_t n = ::read(fd_, buffer, sizeof buffer);
     if (n <= 0) break;
+    taken += static_cast<std::size_t>(n);
     for (char* p = buffer; p < buffer + n;) {
       auto* e = reinterpret_cast<inotify_event*>(p);
       p += sizeof(inotify_event) + e->len;

@@ -195,6 +195,8 @@ class Walk {
       if (listing >= 0) ::close(listing);
       return;
     }
+    // Closed however the reading ends: an ignore file over its bounds and the sink both throw.
+    std::unique_ptr<DIR, int (*)(DIR*)> closer(d, ::closedir);
     counters_.directories.fetch_add(1, std::memory_order_relaxed);
     const IgnoreNode* node = nullptr;
     std::shared_ptr<const IgnoreNode> own;
@@ -245,7 +247,6 @@ class Walk {
         out(std::move(rel));
       }
     }
-    ::closedir(d);
   }
 
   // The order of ripgrep's decision: overrides (-g) first and final, then ignore files, then types,
@@ -379,6 +380,7 @@ bool for_each_directory(int dir_fd, const std::string& dir, std::size_t limit,
       if (listing >= 0) ::close(listing);
       continue;
     }
+    std::unique_ptr<DIR, int (*)(DIR*)> closer(h, ::closedir);
     while (dirent* e = ::readdir(h)) {
       std::string_view name = e->d_name;
       if (name == "." || name == ".." || name == ".git") continue;
@@ -390,7 +392,6 @@ bool for_each_directory(int dir_fd, const std::string& dir, std::size_t limit,
       child.append("/").append(name);
       stack.push_back({self, std::string(name), std::move(child)});
     }
-    ::closedir(h);
   }
   return true;
 }
