@@ -466,8 +466,9 @@ TEST_CASE("git_diff between revisions matches git diff A B, with renames and bin
   auto ctx = context_for(repo.root());
   for (auto [from, to] : {std::pair{"v1.0", "HEAD"}, std::pair{"HEAD~1", "HEAD"}, std::pair{"HEAD", "v1.0"},
                           std::pair{"feature", "main"}}) {
-    CAPTURE(from);
-    CAPTURE(to);
+    const char *old_side = from, *new_side = to;  // clang 14 cannot capture a structured binding in CAPTURE
+    CAPTURE(old_side);
+    CAPTURE(new_side);
     json diff = call("git_diff", repo_args(repo, {{"from", from}, {"to", to}}), ctx);
     CHECK(tool_numstat(diff["files"]) == git_numstat(repo, std::string(from) + " " + to));
     CHECK(diff["diff"].get<std::string>() == repo.git(std::string("diff ") + from + " " + to));

@@ -23,7 +23,8 @@ TEST_CASE("every writing tool refuses while writes are disabled, and changes not
       {"git_create_branch", repo_args(repo, {{"name", "nope"}})},
       {"git_checkout", repo_args(repo, {{"name", "feature"}})}};
   for (const auto& [tool, args] : calls) {
-    CAPTURE(tool);
+    const auto& name = tool;  // clang 14 cannot capture a structured binding in CAPTURE's lambda
+    CAPTURE(name);
     CHECK(error_of(tool, args, ctx) == "writes are disabled; start mcpd with --allow_writes true");
   }
   CHECK(repo.head() == head);

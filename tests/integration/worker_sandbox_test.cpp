@@ -264,12 +264,14 @@ TEST_CASE("a worker that makes a forbidden system call is killed, and mcpd logs 
   std::vector<json> seen;
   for (const auto& [fault, call] : {std::pair<std::string, std::string>{"exec", "execve"},
                                     std::pair<std::string, std::string>{"socket", "socket"}}) {
-    CAPTURE(fault);
+    const std::string& injected = fault;  // clang 14 cannot capture a structured binding in CAPTURE's lambda
+    CAPTURE(injected);
     pid_t pid = ready_worker(*client, "testkit");
     json r = client->call_tool("test_fault", {{"fault", fault}});
     CHECK(r["isError"] == true);  // the worker died mid-call
     auto line = wait_log(*client, seen, {"seccomp", "system call " + call + " ", std::to_string(pid)});
-    CHECK_MESSAGE(line.has_value(), "no log line names " << call);
+    const std::string& syscall_name = call;  // clang 14 cannot capture a structured binding in a lambda
+    CHECK_MESSAGE(line.has_value(), "no log line names " << syscall_name);
     if (line) CHECK(line->value("level", "") == "warning");
     // And the worker really is gone (killed and reaped), not left serving.
     CHECK(eventually([pid] { return !std::filesystem::exists("/proc/" + std::to_string(pid)); }));
@@ -281,13 +283,15 @@ TEST_CASE("a worker that makes a forbidden system call is killed, and mcpd logs 
 TEST_CASE("a setup call that fails in the child is reported and the spawn fails") {
   for (const auto& [fault, call] : {std::pair<std::string, std::string>{"setrlimit", "setrlimit(RLIMIT_NOFILE)"},
                                     std::pair<std::string, std::string>{"prctl", "prctl(PR_SET_NO_NEW_PRIVS)"}}) {
-    CAPTURE(fault);
+    const std::string& injected = fault;  // clang 14 cannot capture a structured binding in CAPTURE's lambda
+    CAPTURE(injected);
     TempDir dir;
     auto client = start_sandboxed(dir, {"--tool_timeouts_ms", R"({"code_parse": 3000})"},
                                   {"MCPD_TEST_SPAWN_FAULT=" + fault});
     std::vector<json> seen;
     auto line = wait_log(*client, seen, {"cannot start worker", call, "Invalid argument"});
-    REQUIRE_MESSAGE(line.has_value(), "no log line reports " << call);
+    const std::string& failed_call = call;  // clang 14 cannot capture a structured binding in a lambda
+    REQUIRE_MESSAGE(line.has_value(), "no log line reports " << failed_call);
     // No worker ever ran half confined: the call fails instead of being served.
     // (a tool error, or "server busy" once the kind's breaker has opened).
     bool failed = false;

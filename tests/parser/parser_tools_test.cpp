@@ -325,7 +325,8 @@ TEST_CASE("a file's extension selects its language") {
       {"a.rs", "rust"},       {"a.sh", "bash"},        {"a.bash", "bash"},      {"dir.d/a.json", "json"},
   };
   for (const auto& [path, language] : cases) {
-    CAPTURE(path);
+    const auto& file = path;  // clang 14 cannot capture a structured binding in CAPTURE's lambda
+    CAPTURE(file);
     CHECK(mcpd::language_for_path(path) == language);
   }
   CHECK_FALSE(mcpd::language_for_path("Makefile").has_value());
@@ -1024,7 +1025,8 @@ void check_schema_keywords(const json& schema, const std::string& where) {
                                                 "description", "default", "title"};
   REQUIRE(schema.is_object());
   for (const auto& [key, value] : schema.items()) {
-    CAPTURE(where + "." + key);
+    std::string at = where + "." + key;  // clang 14 cannot capture a structured binding in CAPTURE's lambda
+    CAPTURE(at);
     CHECK(allowed.count(key) == 1);
     if (key == "properties")
       for (const auto& [name, property] : value.items()) check_schema_keywords(property, where + "." + name);
@@ -1048,7 +1050,8 @@ TEST_CASE("every tool has a title, a description and sane schemas") {
     REQUIRE(t.input_schema["properties"].is_object());
     for (const std::string common : {"code", "path", "language"}) CHECK(t.input_schema["properties"].contains(common));
     for (const auto& [name, property] : t.input_schema["properties"].items()) {
-      CAPTURE(name);
+      const auto& argument = name;  // clang 14 cannot capture a structured binding in CAPTURE's lambda
+      CAPTURE(argument);
       CHECK(property.contains("type"));
       CHECK_FALSE(property.value("description", "").empty());
     }

@@ -28,7 +28,8 @@ const std::vector<std::pair<json, std::vector<std::string>>> kQueries = {
 
 void check_all(SearchTools& tools, const TempDir& t) {
   for (const auto& [args, flags] : kQueries) {
-    CAPTURE(args.dump());
+    std::string query = args.dump();  // clang 14 cannot capture a structured binding in CAPTURE's lambda
+    CAPTURE(query);
     json a = args;
     a["max_results"] = 100000;
     json out = tools.text(a);

@@ -228,7 +228,8 @@ TEST_CASE("read_bounded stops at the first chunk holding a NUL") {
   dir.write("late.bin", content);
   for (const auto& [name, most] : std::vector<std::pair<std::string, std::uint64_t>>{
            {"early.bin", 64u << 10}, {"late.bin", (3u << 20) + (1u << 20) + (64u << 10)}}) {
-    CAPTURE(name);
+    const std::string& file = name;  // clang 14 cannot capture a structured binding in CAPTURE's lambda
+    CAPTURE(file);
     mcpd::Fd fd(::open((dir.path / name).c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st;
     REQUIRE(::fstat(fd.get(), &st) == 0);
