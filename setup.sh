@@ -112,14 +112,20 @@ timed() {
 tsan_tests=(mcpd_integration_tests pool_integration_tests pool_policy_tests cache_tests worker_runtime_tests
             load_tests)
 
-# A sanitizer build in its own directory (build-asan, build-tsan) and its tests. Sanitizer output
-# of every process (the test binaries, mcpd and the workers they spawn) goes to files under
-# sanitizer-logs/: a report in a worker the pool quietly restarted would otherwise pass unseen, so
-# any file there fails the pass. Suppressions, if ever needed, are in tools/sanitizer/.
+# A sanitizer build and its tests, compiled by clang (the C grammar tables keep gcc, so ccache
+# reuses the normal build's objects for them). The ASan+UBSan build is the fuzz build: the fuzz
+# targets need every library instrumented that way anyway, so one build serves the whole suite and
+# the fuzzers. Sanitizer output of every process (the test binaries, mcpd and the workers they
+# spawn) goes to files under sanitizer-logs/: a report in a worker the pool quietly restarted would
+# otherwise pass unseen, so any file there fails the pass. Suppressions are in tools/sanitizer/.
 sanitizer_pass() {  # sanitizer_pass address|thread
   local kind=$1 dir
-  case "$kind" in address) dir=$top/build-asan ;; thread) dir=$top/build-tsan ;; esac
-  configure "$dir" -DMCPD_SANITIZE="$kind"
+  local clang=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=gcc)
+  [ -n "${MCPD_GRAMMARS_DIR:-}" ] && clang+=(-DMCPD_GRAMMARS_DIR="$MCPD_GRAMMARS_DIR")
+  case "$kind" in
+    address) dir=${MCPD_FUZZ_BUILD_DIR:-$top/build-fuzz}; configure "$dir" -DMCPD_FUZZ=ON "${clang[@]}" ;;
+    thread) dir=$top/build-tsan; configure "$dir" -DMCPD_SANITIZE=thread "${clang[@]}" ;;
+  esac
   local targets=() regex=()
   if [ "$kind" = thread ]; then
     targets=(mcpd mcpd-worker-parser mcpd-worker-git mcpd-worker-search mcpd-worker-modbus mcpd-worker-testkit
@@ -133,7 +139,7 @@ sanitizer_pass() {  # sanitizer_pass address|thread
   local rc=0
   ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1" \
   UBSAN_OPTIONS="log_path=$logs/ubsan:print_stacktrace=1:halt_on_error=1:suppressions=$supp/ubsan.supp" \
-  LSAN_OPTIONS="suppressions=$supp/lsan.supp" \
+  LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0" \
   TSAN_OPTIONS="log_path=$logs/tsan:halt_on_error=0:second_deadlock_stack=1:suppressions=$supp/tsan.supp" \
     ctest --test-dir "$dir" --output-on-failure -j "$jobs" ${regex[@]+"${regex[@]}"} >&2 || rc=$?
   if compgen -G "$logs/*" >/dev/null; then
@@ -147,9 +153,7 @@ sanitizer_pass() {  # sanitizer_pass address|thread
 fuzz_pass() { "$top/tools/fuzz.sh" "$@"; }
 
 run_tests() {
-  # The sanitizer passes are not in CI's default yet: they double its time and have not yet run
-  # clean over the whole suite (./setup.sh sanitize runs them).
-  local passes=${MCPD_CI_PASSES:-normal,fuzz} rc=0
+  local passes=${MCPD_CI_PASSES:-normal,asan,tsan,fuzz} rc=0
   timings=()
   [[ ,$passes, == *,normal,* ]] && { timed "normal suite" ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" || rc=1; }
   [[ ,$passes, == *,asan,* ]] && { timed "asan+ubsan build and suite" sanitizer_pass address || rc=1; }
