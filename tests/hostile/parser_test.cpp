@@ -8,14 +8,12 @@
 #include <signal.h>
 #include <sys/types.h>
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "eventually.h"
 #include "hostile_support.h"
+#include "processes.h"
 
 namespace {
 
@@ -100,38 +98,6 @@ void run_hostile_sources(const std::string& mode) {
   }
 }
 
-struct Process {
-  pid_t pid;
-  std::string name;  // comm, at most 15 bytes
-};
-
-/// The live (not zombie) processes whose parent is `parent`, from /proc.
-std::vector<Process> children_of(pid_t parent) {
-  std::vector<Process> out;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    auto open = line.find('('), close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    char state = 0;
-    pid_t ppid = 0;
-    if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent && state != 'Z')
-      out.push_back({std::stoi(name), line.substr(open + 1, close - open - 1)});
-  }
-  return out;
-}
-
-bool alive(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  auto close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
-}
-
 const json kNewQuery = {{"language", "c"}, {"code", "int x;"}, {"query", "(identifier) @checked_apart"}};
 
 }  // namespace
@@ -140,11 +106,11 @@ TEST_CASE("the query checker is one process beside the one it serves, and ends w
   SUBCASE("legacy mode: a child of mcpd, gone when mcpd ends") {
     auto client = start_mcpd({"--mode", "legacy", "--cache_enabled", "false"});
     client->initialize();
-    pid_t mcpd = client->process().pid();
+    pid_t server = client->process().pid();
     auto checkers = [&] {
       std::vector<pid_t> out;
-      for (const auto& p : children_of(mcpd))
-        if (p.name == "mcpd") out.push_back(p.pid);
+      for (const auto& p : mcpd::test::children_of(server))
+        if (p.name == "mcpd" && p.state != 'Z') out.push_back(p.pid);
       return out;
     };
     CHECK(checkers().empty());
@@ -158,21 +124,23 @@ TEST_CASE("the query checker is one process beside the one it serves, and ends w
     REQUIRE(checker.size() == 1);
     client->process().close_stdin();
     CHECK(client->process().wait(std::chrono::seconds(20)).has_value());
-    CHECK(mcpd::test::eventually([&] { return !alive(checker[0]); }));
+    CHECK(mcpd::test::eventually([&] { return !mcpd::test::process_alive(checker[0]); }));
   }
   SUBCASE("pool mode: a child of the parser worker, gone when the worker is killed") {
     auto client = start_mcpd({"--cache_enabled", "false", "--workers", R"({"parser": {"min_workers": 1, "max_workers": 1}})"});
     client->initialize();
     CHECK(client->call_tool("code_query", kNewQuery)["isError"] == false);
-    std::vector<Process> workers;
-    for (const auto& p : children_of(client->process().pid()))
-      if (p.name == "mcpd-worker-par") workers.push_back(p);
+    std::vector<mcpd::test::ChildProcessEntry> workers;
+    for (const auto& p : mcpd::test::children_of(client->process().pid()))
+      if (p.name == "mcpd-worker-par" && p.state != 'Z') workers.push_back(p);
     REQUIRE(workers.size() == 1);
-    std::vector<Process> checker = children_of(workers[0].pid);
+    std::vector<mcpd::test::ChildProcessEntry> checker;
+    for (const auto& p : mcpd::test::children_of(workers[0].pid))
+      if (p.state != 'Z') checker.push_back(p);
     REQUIRE(checker.size() == 1);
     CHECK(checker[0].name == "mcpd-worker-par");
     REQUIRE(::kill(workers[0].pid, SIGKILL) == 0);
-    CHECK(mcpd::test::eventually([&] { return !alive(checker[0].pid); }));
+    CHECK(mcpd::test::eventually([&] { return !mcpd::test::process_alive(checker[0].pid); }));
     // The replacement worker checks the next new query with a checker of its own.
     json next = kNewQuery;
     next["query"] = "(identifier) @after_restart";

@@ -16,6 +16,7 @@
 
 #include "mcpd_fixture.h"
 #include "eventually.h"
+#include "processes.h"
 
 using namespace mcpd;
 using namespace mcpd::test;
@@ -46,43 +47,12 @@ std::vector<pid_t> live_pids(McpClient& client, const std::string& kind, const s
 
 bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
 
-/// The state letter of /proc/<pid>/stat ('Z' for a zombie), or 0 when the process is gone.
-char process_state(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return 0;
-  auto close = line.rfind(')');
-  return close == std::string::npos || close + 2 >= line.size() ? 0 : line[close + 2];
-}
-
-/// Children of `parent` (from /proc), with their state letters.
-std::vector<std::pair<pid_t, char>> children_of(pid_t parent) {
-  std::vector<std::pair<pid_t, char>> out;
-  DIR* dir = ::opendir("/proc");
-  if (!dir) return out;
-  while (dirent* entry = ::readdir(dir)) {
-    pid_t pid = std::atoi(entry->d_name);
-    if (pid <= 0) continue;
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    auto close = line.rfind(')');
-    std::istringstream rest(line.substr(close + 2));
-    char state = 0;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent) out.emplace_back(pid, state);
-  }
-  ::closedir(dir);
-  return out;
-}
-
 /// A child that has just exited is a zombie until the loop's pidfd handler reaps it (a few ms);
 /// one that stays a zombie was never reaped.
 void check_no_zombies(pid_t server) {
   auto zombies = [server] {
     int n = 0;
-    for (auto [pid, state] : children_of(server)) n += state == 'Z';
+    for (const auto& child : children_of(server)) n += child.state == 'Z';
     return n;
   };
   CHECK_MESSAGE(eventually([&] { return zombies() == 0; }, 2s), "unreaped children of mcpd: " << zombies());

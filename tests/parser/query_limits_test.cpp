@@ -8,14 +8,12 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "languages.h"
 #include "parser_tools.h"
+#include "processes.h"
 #include "query.h"
 
 namespace {
@@ -190,22 +188,11 @@ TEST_CASE("compiling a query apart is bounded in time, and a query that compiled
   CHECK_THROWS_WITH_AS(mcpd::probe_query_compile(c, other, limits), doctest::Contains("took longer"), ToolError);
 }
 
-/// Pids of this process's children, from /proc.
+/// Pids of this process's live children.
 std::vector<pid_t> children() {
   std::vector<pid_t> out;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    auto close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    char state = 0;
-    pid_t parent = 0;
-    if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &parent) == 2 && parent == ::getpid() && state != 'Z')
-      out.push_back(std::stoi(name));
-  }
+  for (const auto& child : mcpd::test::children_of(::getpid()))
+    if (child.state != 'Z') out.push_back(child.pid);
   return out;
 }
 
