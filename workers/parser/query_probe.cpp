@@ -26,6 +26,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "fd_io.h"
 #include "query.h"
 #include "tool.h"
 
@@ -64,30 +65,6 @@ struct Request {
   std::uint32_t length;
   std::uint32_t cpu_seconds;
 };
-
-bool read_all(int fd, void* data, std::size_t size) {
-  auto* p = static_cast<char*>(data);
-  while (size > 0) {
-    ssize_t n = ::read(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
-bool write_all(int fd, const void* data, std::size_t size) {
-  const auto* p = static_cast<const char*>(data);
-  while (size > 0) {
-    ssize_t n = ::write(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
-}
 
 /// The checker's loop: a request in, a verdict byte ('y' compiled, 'n' a query error) out. It uses
 /// nothing the parent's other threads might have held locked at the fork but the allocator, which
@@ -133,7 +110,7 @@ bool write_all(int fd, const void* data, std::size_t size) {
                                   request.length, &offset, &error);
     char verdict = query != nullptr ? 'y' : 'n';
     if (query != nullptr) ts_query_delete(query);
-    if (!write_all(verdicts, &verdict, 1)) ::_exit(0);
+    if (!write_all(verdicts, std::string_view(&verdict, 1))) ::_exit(0);
   }
 }
 
@@ -216,7 +193,8 @@ class Checker {
     sigemptyset(&pipe_only);
     sigaddset(&pipe_only, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_only, &previous);
-    bool sent = write_all(requests_, &request, sizeof request) && write_all(requests_, source.data(), source.size());
+    bool sent = write_all(requests_, std::string_view(reinterpret_cast<const char*>(&request), sizeof request)) &&
+                write_all(requests_, source);
     if (!sent && errno == EPIPE) {
       timespec none{0, 0};
       while (sigtimedwait(&pipe_only, nullptr, &none) < 0 && errno == EINTR) {

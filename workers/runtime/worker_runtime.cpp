@@ -37,6 +37,7 @@
 #include <thread>
 #include <utility>
 
+#include "fd_io.h"
 #include "frame.h"
 #include "json_text.h"
 #include "roots.h"
@@ -128,29 +129,6 @@ std::string utc_timestamp() {
 json number(double value) {
   if (std::trunc(value) == value && std::fabs(value) < 9007199254740992.0) return static_cast<std::int64_t>(value);
   return value;
-}
-
-/// Waits for `fd` to be ready after EAGAIN: a coordinator may hand us a non-blocking pipe.
-void wait_ready(int fd, short events) {
-  pollfd p{fd, events, 0};
-  while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
-  }
-}
-
-bool write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        wait_ready(fd, POLLOUT);
-        continue;
-      }
-      return false;
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
 }
 
 /// What the worker has done so far, shared by the call thread (which counts) and whoever reports.
