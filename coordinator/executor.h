@@ -28,7 +28,9 @@ struct CallOutcome {
   // JSON-RPC error -32001 "server busy" and may try again later.
   enum class Status { ok, tool_error, cancelled, timeout, failed, rejected };
   Status status = Status::ok;
-  ToolResult result;  // when ok
+  /// When ok: the result as MCP's CallToolResult object, serialized where the tool ran
+  /// (result_body); the server adds its _meta and passes the bytes on without parsing them.
+  std::string body;
   std::string error;  // otherwise: a message a user can act on
   std::string path;   // which path ran it: "legacy" or "pool"
   int retries = 0;    // times the pool re-ran it on another worker after a worker died

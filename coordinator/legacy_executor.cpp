@@ -12,9 +12,10 @@ namespace asio = boost::asio;
 
 namespace {
 
-CallOutcome to_outcome(ToolRun run) {
+CallOutcome to_outcome(const Tool& tool, ToolRun run) {
   CallOutcome out;
-  out.result = std::move(run.result);
+  // Serialized here, on the tool's thread, not on the event loop.
+  if (run.status == ToolRun::Status::ok) out.body = result_body(tool, run.result);
   out.error = std::move(run.error);
   switch (run.status) {
     case ToolRun::Status::ok: out.status = CallOutcome::Status::ok; break;
@@ -57,7 +58,7 @@ void LegacyExecutor::execute(CallRequest request, Done done) {
     if (request.cancel.cancelled()) {
       outcome.status = CallOutcome::Status::cancelled;
     } else {
-      outcome = to_outcome(run_tool(*request.tool, request.arguments, context));
+      outcome = to_outcome(*request.tool, run_tool(*request.tool, request.arguments, context));
     }
     outcome.path = "legacy";
     asio::post(loop_, [done = std::move(done), outcome = std::move(outcome)]() mutable {

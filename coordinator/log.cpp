@@ -21,7 +21,7 @@ Log& Log::instance() {
 void Log::set_level(const std::string& level) {
   std::lock_guard lock(mutex_);
   int rank = log_level_rank(level);
-  if (rank >= 0) threshold_ = rank;
+  if (rank >= 0) threshold_.store(rank, std::memory_order_relaxed);
 }
 
 void Log::set_max_queue_bytes(std::size_t bytes) {
@@ -49,6 +49,8 @@ std::string utc_timestamp() {
 }  // namespace
 
 void Log::write(const std::string& level, const std::string& message, json fields) {
+  const int rank = log_level_rank(level);
+  if (!wants(rank)) return;  // neither stderr nor the client takes it: no timestamp, no lock
   json record = json::object();
   record["ts"] = utc_timestamp();
   record["level"] = level;
@@ -59,7 +61,7 @@ void Log::write(const std::string& level, const std::string& message, json field
   bool wake = false;
   {
     std::lock_guard lock(mutex_);
-    if (log_level_rank(level) >= threshold_) {
+    if (rank >= threshold_.load(std::memory_order_relaxed)) {
       std::string line = record.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
       if (stderr_gone_ || queued_bytes_ + line.size() > max_queue_bytes_) {
         ++dropped_;
@@ -74,7 +76,7 @@ void Log::write(const std::string& level, const std::string& message, json field
         }
       }
     }
-    forwarder = forwarder_;
+    if (rank >= forward_rank_.load(std::memory_order_relaxed)) forwarder = forwarder_;
   }
   if (wake) ready_.notify_one();
   if (forwarder) forwarder(level, record);

@@ -6,6 +6,7 @@
 // and in stats() (mcpd_status).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -28,7 +29,14 @@ class Log {
   static Log& instance();
 
   void set_level(const std::string& level);  // stderr threshold
-  void set_forwarder(Forwarder forwarder);    // called for every record, any level, under no lock
+  void set_forwarder(Forwarder forwarder);    // called, under no lock, for records at its level
+  /// The lowest level rank the forwarder takes (set with the forwarder; default: none).
+  void set_forward_rank(int rank) { forward_rank_.store(rank, std::memory_order_relaxed); }
+  /// Whether a record at `rank` goes anywhere (stderr or the forwarder): one comparison each,
+  /// asked before a record's fields are built.
+  bool wants(int rank) const {
+    return rank >= threshold_.load(std::memory_order_relaxed) || rank >= forward_rank_.load(std::memory_order_relaxed);
+  }
   /// Bytes of log lines that may wait for stderr; beyond them new lines are dropped and counted.
   void set_max_queue_bytes(std::size_t bytes);
 
@@ -48,7 +56,8 @@ class Log {
 
   std::mutex mutex_;
   std::condition_variable ready_, drained_;
-  int threshold_ = 1;  // info
+  std::atomic<int> threshold_{1};  // info
+  std::atomic<int> forward_rank_{1 << 30};
   Forwarder forwarder_;
   std::deque<std::string> queue_;
   std::size_t queued_bytes_ = 0;
@@ -58,6 +67,9 @@ class Log {
   bool stderr_gone_ = false;  // a write failed for good (closed stderr): drop everything
   bool writer_started_ = false;
 };
+
+/// Whether a debug record would be written or forwarded: hot paths ask before building one.
+inline bool debug_logging() { return Log::instance().wants(0); }  // 0: debug, the lowest rank
 
 inline void log_debug(const std::string& m, json f = json::object()) { Log::instance().write("debug", m, std::move(f)); }
 inline void log_info(const std::string& m, json f = json::object()) { Log::instance().write("info", m, std::move(f)); }

@@ -132,6 +132,7 @@ int main(int argc, char** argv) {
 
   McpServer server(loop, config, [&transport](json message) { transport.send(message); }, router);
   server.set_notification_sink([&transport](json message) { transport.send_droppable(message); });
+  server.set_text_sink([&transport](std::string text) { transport.send_text(std::move(text)); });
   server.set_transport_status([&transport, &config] {
     return json{{"output_queued_bytes", transport.queued_bytes()},
                 {"max_output_queue_bytes", config.max_output_queue_bytes},

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include <boost/asio/post.hpp>
 
@@ -21,8 +22,8 @@ using Clock = std::chrono::steady_clock;
 // ---------------------------------------------------------------------------------------------
 // ReplyOnce
 
-ReplyOnce::ReplyOnce(json id, std::string method, Sink sink)
-    : id_(std::move(id)), method_(std::move(method)), sink_(std::move(sink)) {}
+ReplyOnce::ReplyOnce(json id, std::string method, Sink sink, TextSink text)
+    : id_(std::move(id)), method_(std::move(method)), sink_(std::move(sink)), text_(std::move(text)) {}
 
 ReplyOnce::~ReplyOnce() {
   if (settled_) return;
@@ -42,6 +43,19 @@ bool ReplyOnce::claim() {
 
 void ReplyOnce::result(json result) {
   if (claim()) sink_(make_result(id_, std::move(result)));
+}
+
+void ReplyOnce::result_text(std::string result) {
+  if (!claim()) return;
+  if (!text_) {
+    sink_(make_result(id_, json::parse(result)));
+    return;
+  }
+  std::string id = id_.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string message;
+  message.reserve(result.size() + id.size() + 32);
+  message.append(R"({"jsonrpc":"2.0","id":)").append(id).append(R"(,"result":)").append(result).append(1, '}');
+  text_(std::move(message));
 }
 
 void ReplyOnce::error(int code, std::string message, json data) {
@@ -75,6 +89,14 @@ json tool_error_result(const std::string& message) {
 }
 
 const char* const kStatusTool = "mcpd_status";
+
+/// A key no digest will meet in practice: the serial in the first 8 bytes, all ones after.
+CacheKey uncached_key(std::uint64_t serial) {
+  CacheKey key;
+  key.bytes.fill(0xFF);
+  std::memcpy(key.bytes.data(), &serial, sizeof serial);
+  return key;
+}
 
 }  // namespace
 
@@ -146,6 +168,7 @@ McpServer::McpServer(asio::io_context& loop, const Config& config, Sink out, Exe
 McpServer::~McpServer() {
   *alive_ = false;
   Log::instance().set_forwarder(nullptr);
+  Log::instance().set_forward_rank(1 << 30);
   // Settle anything still pending so no ReplyOnce complains from its destructor.
   for (auto& [key, pending] : in_flight_)
     if (pending->reply && !pending->reply->settled())
@@ -190,7 +213,7 @@ void McpServer::on_line(std::string_view line) {
     on_batch(parsed.value);
     return;
   }
-  on_message(parsed.value, reply_sink_);
+  on_message(parsed.value, reply_sink_, text_out_);
 }
 
 void McpServer::on_oversize_line(std::size_t bytes) {
@@ -235,12 +258,12 @@ void McpServer::on_batch(const json& batch) {
     auto parsed = parse_message(message);
     if (!parsed.ok() || parsed.message->is_request()) ++collector->expected;
   }
-  for (const auto& message : batch) on_message(message, sink);
+  for (const auto& message : batch) on_message(message, sink, nullptr);
   collector->armed = collector->expected > 0;
   collector->maybe_send();
 }
 
-void McpServer::on_message(const json& message, const Sink& sink) {
+void McpServer::on_message(const json& message, const Sink& sink, const TextSink& text) {
   ParseOutcome parsed = parse_message(message);
   if (!parsed.ok()) {
     sink(make_error(parsed.error));
@@ -252,12 +275,12 @@ void McpServer::on_message(const json& message, const Sink& sink) {
     on_notification(m.method, m.params);
     return;
   }
-  on_request(m.id, m.method, m.params, sink);
+  on_request(m.id, m.method, m.params, sink, text);
 }
 
 void McpServer::on_request(const json& id, const std::string& method, const json& params,
-                           const Sink& sink) {
-  auto reply = std::make_unique<ReplyOnce>(id, method, sink);
+                           const Sink& sink, const TextSink& text) {
+  auto reply = std::make_unique<ReplyOnce>(id, method, sink, text);
   if (!params.is_null() && !params.is_object()) {
     reply->error(error_code::invalid_params, "params of '" + method + "' must be an object");
     return;
@@ -299,6 +322,7 @@ void McpServer::on_request(const json& id, const std::string& method, const json
         return;
       }
       notify_level_ = log_level_rank(*level);
+      Log::instance().set_forward_rank(notify_level_);
       reply->result(json::object());
     } else {
       reply->error(error_code::method_not_found, "Method not found: " + method);
@@ -325,6 +349,7 @@ json McpServer::handle_initialize(const json& params) {
   bool known = std::find(supported.begin(), supported.end(), requested) != supported.end();
   protocol_version_ = known ? requested : supported.front();
   notifying_ = true;
+  Log::instance().set_forward_rank(notify_level_);
   const json* info = optional_object(params, "clientInfo");
   json client = info ? *info : json::object();
   log_info("client initialized",
@@ -412,7 +437,8 @@ void McpServer::handle_tools_call(std::unique_ptr<ReplyOnce> reply, const json& 
     if (token && (token->is_string() || token->is_number())) pending->progress_token = *token;
   }
   pending->reply = std::move(reply);
-  log_debug("call received", {{"call", pending->call_id}, {"id", pending->reply->id()}, {"tool", name}});
+  if (debug_logging())
+    log_debug("call received", {{"call", pending->call_id}, {"id", pending->reply->id()}, {"tool", name}});
 
   // The cache key covers everything the answer depends on: the tool, its canonical arguments and,
   // for file tools, each file's identity, so an edited file is never served stale.
@@ -432,16 +458,15 @@ void McpServer::handle_tools_call(std::unique_ptr<ReplyOnce> reply, const json& 
     if (state) extra = *state;
     else cacheable = false;
   }
-  CacheKey key = cacheable ? make_cache_key(name, arguments, extra)
-                           : make_cache_key(name, arguments, "uncached:" + pending->call_id);
+  // A call that is not cached joins no other, so its key only has to be unique: the call's serial
+  // number, with no hash of its arguments.
+  CacheKey key = cacheable ? make_cache_key(name, arguments, extra) : uncached_key(next_call_);
   if (cacheable) {
     if (auto hit = cache_.get(key)) {
       CallOutcome outcome;
       outcome.status = CallOutcome::Status::ok;
       outcome.path = "cache";
-      json cached = json::parse(*hit);
-      outcome.result.structured = std::move(cached["structured"]);
-      outcome.result.text = cached["text"].get<std::string>();
+      outcome.body = std::move(*hit);  // stored serialized: a hit is sent without a parse
       in_flight_[request_key] = std::move(pending);
       deliver(request_key, outcome, "hit");
       return;
@@ -456,7 +481,7 @@ void McpServer::handle_tools_call(std::unique_ptr<ReplyOnce> reply, const json& 
   });
   if (!leader) {
     ++flights_.at(key)->interested;
-    log_debug("joined an identical call in flight", {{"call", call_id}, {"tool", name}});
+    if (debug_logging()) log_debug("joined an identical call in flight", {{"call", call_id}, {"tool", name}});
     return;
   }
   start_flight(key, tool, std::move(arguments), cacheable, request_key);
@@ -547,10 +572,7 @@ void McpServer::finish_flight(const CacheKey& key, CallOutcome outcome) {
   flights_.erase(it);
   flight->deadline->cancel();
   if (outcome.status == CallOutcome::Status::timeout) outcome.error = flight->timeout_message;
-  if (outcome.status == CallOutcome::Status::ok && flight->cacheable) {
-    json entry = {{"structured", outcome.result.structured}, {"text", outcome.result.text}};
-    cache_.put(key, entry.dump());
-  }
+  if (outcome.status == CallOutcome::Status::ok && flight->cacheable) cache_.put(key, outcome.body);
   // The leader is not among the waiters: deliver to it first, then to the joiners.
   deliver(flight->leader, outcome, flight->cacheable ? "miss" : "bypass");
   single_flight_.complete(key, outcome);
@@ -563,57 +585,69 @@ void McpServer::deliver(const std::string& request_key, const CallOutcome& outco
   if (it == in_flight_.end()) return;  // cancelled meanwhile: it gets no response
   std::unique_ptr<Pending> pending = std::move(it->second);
   in_flight_.erase(it);
-  const Tool& tool = tools_.at(pending->tool);
   double micros = std::chrono::duration<double, std::micro>(Clock::now() - pending->started).count();
   PathStats& stats = metrics_.of(pending->tool, from_cache ? "cache" : (outcome.path.empty() ? "none" : outcome.path));
   ++stats.calls;
   stats.latency_us.add(micros);
-  json fields = {{"call", pending->call_id}, {"tool", pending->tool}, {"path", outcome.path},
-                 {"ms", micros / 1000.0}};
+  // Building a record's fields costs more than the call's own bookkeeping: only when it is kept.
+  auto fields = [&] {
+    return json{{"call", pending->call_id}, {"tool", pending->tool}, {"path", outcome.path}, {"ms", micros / 1000.0}};
+  };
+  const bool debug = debug_logging();
 
   using S = CallOutcome::Status;
   switch (outcome.status) {
     case S::ok: {
       ++stats.ok;
       ++completed_;
-      json result;
-      std::string text = outcome.result.text;
-      if (!tool.output_schema.is_null()) {
-        // Tools that declare an outputSchema return structuredContent and the same JSON as text.
-        text = outcome.result.structured.dump(-1, ' ', false, json::error_handler_t::replace);
-        result["structuredContent"] = outcome.result.structured;
+      // The body is the CallToolResult object as the tool's side serialized it (result_body):
+      // only _meta is spliced in before its closing brace. hit: from the L1 cache; joined: shared
+      // an identical call in flight; miss: ran, and was stored; bypass: ran, and is not cacheable
+      // (policy, cache off, or an unreadable path).
+      const std::string& body = outcome.body;
+      std::string meta = std::string(R"(,"_meta":{"mcpd/cache":")") + cache_state + R"(","mcpd/path":)" +
+                         json(outcome.path).dump() + "}}";
+      std::size_t size = body.size() + meta.size() - 1;
+      if (body.size() < 2 || body.back() != '}') {
+        ++stats.failed;
+        ++failed_;
+        pending->reply->result(tool_error_result("tool '" + pending->tool + "' returned no result object"));
+        return;
       }
-      result["content"] = json::array({{{"type", "text"}, {"text", text}}});
-      result["isError"] = false;
-      // hit: from the L1 cache; joined: shared an identical call in flight; miss: ran, and was
-      // stored; bypass: ran, and is not cacheable (policy, cache off, or an unreadable path).
-      result["_meta"] = {{"mcpd/cache", cache_state}, {"mcpd/path", outcome.path}};
-      std::string body = result.dump(-1, ' ', false, json::error_handler_t::replace);
-      if (body.size() > config_.max_result_bytes) {
+      if (size > config_.max_result_bytes) {
         ++stats.tool_errors;
         pending->reply->result(tool_error_result(
-            "result of tool '" + pending->tool + "' is " + std::to_string(body.size()) +
+            "result of tool '" + pending->tool + "' is " + std::to_string(size) +
             " bytes, over max_result_bytes (" + std::to_string(config_.max_result_bytes) +
             "); narrow the request (limits such as max_nodes or a smaller range)"));
         return;
       }
-      pending->reply->result(std::move(result));
-      if (outcome.retries > 0) fields["retries"] = outcome.retries;
-      log_debug("call done", fields);
+      std::string result;
+      result.reserve(size);
+      result.append(body, 0, body.size() - 1).append(meta);
+      pending->reply->result_text(std::move(result));
+      if (debug) {
+        json f = fields();
+        if (outcome.retries > 0) f["retries"] = outcome.retries;
+        log_debug("call done", std::move(f));
+      }
       return;
     }
     case S::tool_error:
       ++stats.tool_errors;
       ++completed_;
       pending->reply->result(tool_error_result(outcome.error));
-      fields["error"] = outcome.error;
-      log_debug("call failed", fields);
+      if (debug) {
+        json f = fields();
+        f["error"] = outcome.error;
+        log_debug("call failed", std::move(f));
+      }
       return;
     case S::timeout:
       ++stats.timeouts;
       ++timeouts_;
       pending->reply->result(tool_error_result(outcome.error));
-      log_warning("call timed out", fields);
+      log_warning("call timed out", fields());
       return;
     case S::cancelled:
       // Only reachable when the execution was cancelled for shutdown: the client did not cancel.
@@ -629,8 +663,9 @@ void McpServer::deliver(const std::string& request_key, const CallOutcome& outco
       ++stats.failed;
       ++failed_;
       pending->reply->result(tool_error_result(outcome.error));
-      fields["error"] = outcome.error;
-      log_error("call failed", fields);
+      json f = fields();
+      f["error"] = outcome.error;
+      log_error("call failed", std::move(f));
       return;
   }
 }

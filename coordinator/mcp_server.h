@@ -29,18 +29,24 @@ namespace mcpd {
 
 /// Where outgoing messages go: the client transport, or a batch being collected.
 using Sink = std::function<void(json)>;
+/// Where messages already serialized go (one compact JSON text each): the client transport.
+using TextSink = std::function<void(std::string)>;
 
 /// Settles one request: a result, an error, or (after notifications/cancelled) deliberate silence.
 /// A second reply is a bug that is logged and dropped; a handle destroyed without replying sends
 /// an internal error, so the client is never left waiting (clangd's ReplyOnce).
 class ReplyOnce {
  public:
-  ReplyOnce(json id, std::string method, Sink sink);
+  /// `text`, when set, takes replies that arrive serialized (result_text); without it they are
+  /// parsed and go to `sink` (a batch collecting its replies).
+  ReplyOnce(json id, std::string method, Sink sink, TextSink text = nullptr);
   ReplyOnce(const ReplyOnce&) = delete;
   ReplyOnce& operator=(const ReplyOnce&) = delete;
   ~ReplyOnce();
 
   void result(json result);
+  /// A result that is already a serialized JSON object: sent as it is, never parsed.
+  void result_text(std::string result);
   void error(int code, std::string message, json data = nullptr);
   /// The client cancelled: MCP says the request then gets no response at all.
   void abandon();
@@ -52,6 +58,7 @@ class ReplyOnce {
   json id_;
   std::string method_;
   Sink sink_;
+  TextSink text_;
   bool settled_ = false;
 };
 
@@ -72,6 +79,9 @@ class McpServer {
   /// Where notifications the client can do without (progress, log messages) go: a sink that may
   /// drop them when the client is not reading. Default: the same sink as replies.
   void set_notification_sink(Sink notify) { notify_ = std::move(notify); }
+  /// Where replies that are already serialized go (results passed on as their tool wrote them).
+  /// Default: parsed and sent to the reply sink.
+  void set_text_sink(TextSink text) { text_out_ = std::move(text); }
   /// Extra state for mcpd_status, under "transport" (the client connection's queue and drops).
   void set_transport_status(std::function<json()> status) { transport_status_ = std::move(status); }
 
@@ -91,8 +101,9 @@ class McpServer {
   struct Pending;  // one client request in flight
   struct Flight;   // one execution, shared by identical calls (single flight)
 
-  void on_message(const json& message, const Sink& sink);
-  void on_request(const json& id, const std::string& method, const json& params, const Sink& sink);
+  void on_message(const json& message, const Sink& sink, const TextSink& text);
+  void on_request(const json& id, const std::string& method, const json& params, const Sink& sink,
+                  const TextSink& text);
   void on_notification(const std::string& method, const json& params);
   void on_batch(const json& batch);
 
@@ -118,6 +129,7 @@ class McpServer {
   Sink out_;
   Sink notify_;
   Sink reply_sink_;  // out_, minus the discarded marker of an abandoned reply
+  TextSink text_out_;
   std::function<json()> transport_status_;
   Executor& executor_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "cache_key.h"
+#include "json_text.h"
 #include "log.h"
 #include "policy.h"
 
@@ -34,7 +35,10 @@ namespace {
 /// What two paths must agree on: how the call ended and what it returned.
 json comparable(const CallOutcome& o) {
   json out = {{"status", static_cast<int>(o.status)}};
-  if (o.status == CallOutcome::Status::ok) out["structured"] = o.result.structured;
+  if (o.status == CallOutcome::Status::ok) {
+    JsonText body = parse_json_text(o.body);  // shadow mode only: the hot paths never parse it
+    out["result"] = body.ok ? std::move(body.value) : json(o.body);
+  }
   else out["error"] = o.error;
   return out;
 }

@@ -157,6 +157,11 @@ void StdioTransport::send(const nlohmann::json& message) {
   enqueue(encode_line(message));
 }
 
+void StdioTransport::send_text(std::string text) {
+  text += '\n';
+  enqueue(std::move(text));
+}
+
 bool StdioTransport::send_droppable(const nlohmann::json& message) {
   if (congested() || broken_) {
     ++dropped_notifications_;

@@ -50,6 +50,8 @@ class StdioTransport {
   /// Queues one message. Call on the loop thread (other threads are hopped over to it). Write
   /// errors (client gone) drop further output silently.
   void send(const nlohmann::json& message);
+  /// Queues one message already serialized (compact, one line, no newline). Loop thread only.
+  void send_text(std::string text);
   /// Queues a message the client can do without (progress, log notifications), unless the output
   /// queue is over its bound: then it is dropped and counted. Loop thread only. True if queued.
   bool send_droppable(const nlohmann::json& message);

@@ -1,5 +1,6 @@
 #include "frame.h"
 
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -54,6 +55,15 @@ std::string encode_frame_text(std::string_view json_text) {
   return frame;
 }
 
+std::string encode_frame_with_raw(const json& header, std::string_view raw) {
+  std::string head = header.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string frame;
+  frame.reserve(frame_header_bytes + head.size() + 1 + raw.size());
+  put_header(frame, head.size() + 1 + raw.size());
+  frame.append(head).append(1, '\n').append(raw);
+  return frame;
+}
+
 FrameReader::FrameReader(std::size_t max_frame_bytes, std::size_t max_depth)
     : max_frame_bytes_(max_frame_bytes), max_depth_(max_depth) {}
 
@@ -89,6 +99,17 @@ FrameReader::Event FrameReader::next() {
   start_ += frame_header_bytes + length;
   if (length == 0) return error_event(Error::Kind::empty, "empty frame (zero-length payload)");
 
+  // A compact JSON object holds no raw newline: the first one ends it and starts the raw part.
+  std::string_view raw;
+  if (const void* newline = std::memchr(payload.data(), '\n', payload.size())) {
+    std::size_t at = static_cast<std::size_t>(static_cast<const char*>(newline) - payload.data());
+    raw = payload.substr(at + 1);
+    payload = payload.substr(0, at);
+    bool too_deep = false;
+    if (auto problem = check_json_text(raw, max_depth_, &too_deep))
+      return error_event(too_deep ? Error::Kind::too_deep : Error::Kind::not_json,
+                         "frame's raw part " + std::string(too_deep ? "" : "is not JSON: ") + *problem);
+  }
   JsonText text = parse_json_text(payload, max_depth_);
   if (!text.ok && text.too_deep) return error_event(Error::Kind::too_deep, "frame " + text.error);
   if (!text.ok) return error_event(Error::Kind::not_json, "frame is not JSON: " + text.error);
@@ -100,6 +121,7 @@ FrameReader::Event FrameReader::next() {
   Event event;
   event.kind = Event::Kind::frame;
   event.frame = std::move(text.value);
+  event.raw = std::string(raw);
   return event;
 }
 

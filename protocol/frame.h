@@ -1,5 +1,7 @@
 // The coordinator <-> worker wire format: a 4-byte big-endian unsigned length, then that many bytes
-// of UTF-8 JSON holding one JSON object. FrameReader is a pure state machine: the connection feeds it
+// of UTF-8 JSON holding one JSON object, written compactly (no raw newline in it). The object may be
+// followed by a newline and a second JSON text, the frame's raw part: bytes the reader checks (JSON,
+// depth) but does not parse into a value, so a result can be passed on as it came. FrameReader is a pure state machine: the connection feeds it
 // bytes and calls next() until it answers need_more.
 #pragma once
 
@@ -27,6 +29,9 @@ std::string encode_frame(const json& message);
 /// literal converts to both json and string_view.) Throws std::length_error past 4 GiB - 1.
 std::string encode_frame_text(std::string_view json_text);
 
+/// A frame of `header` (an object) followed by the raw part `raw`, serialized JSON passed on as is.
+std::string encode_frame_with_raw(const json& header, std::string_view raw);
+
 /// Splits a byte stream into frames and parses each one. Errors inside one frame (empty, not JSON,
 /// not an object) consume that frame and reading goes on; a header over the limit leaves no way to
 /// find the next frame, so the reader fails for good and repeats that error.
@@ -53,6 +58,7 @@ class FrameReader {
     enum class Kind { frame, need_more, error };
     Kind kind = Kind::need_more;
     json frame;   // frame: the payload, always an object
+    std::string raw;  // frame: the raw part (checked JSON text), empty when the frame has none
     Error error;  // error
   };
 

@@ -104,10 +104,6 @@ std::string without_exception_tag(std::string_view what) {
 
 JsonText parse_json_text(std::string_view text, std::size_t max_depth) {
   JsonText out;
-  if (auto bad = find_invalid_utf8(text)) {
-    out.error = "invalid UTF-8 at byte " + std::to_string(*bad);
-    return out;
-  }
   if (nests_deeper_than(text, max_depth)) {
     out.error = "nesting deeper than " + std::to_string(max_depth) + " levels";
     out.too_deep = true;
@@ -117,9 +113,57 @@ JsonText parse_json_text(std::string_view text, std::size_t max_depth) {
     out.value = json::parse(text.begin(), text.end());
     out.ok = true;
   } catch (const json::exception& e) {
-    out.error = without_exception_tag(e.what());
+    // The parser checks UTF-8 as it reads strings (a byte above 0x7F outside one is a syntax
+    // error anyway), so the separate pass runs only to name the offending byte.
+    if (auto bad = find_invalid_utf8(text)) out.error = "invalid UTF-8 at byte " + std::to_string(*bad);
+    else out.error = without_exception_tag(e.what());
   }
   return out;
+}
+
+namespace {
+
+/// A SAX consumer that keeps nothing and refuses to nest deeper than a bound.
+struct DepthBoundedCheck {
+  std::size_t max_depth, depth = 0;
+  bool too_deep = false;
+  std::string error;
+
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(json::number_integer_t) { return true; }
+  bool number_unsigned(json::number_unsigned_t) { return true; }
+  bool number_float(json::number_float_t, const std::string&) { return true; }
+  bool string(std::string&) { return true; }
+  bool binary(json::binary_t&) { return true; }
+  bool key(std::string&) { return true; }
+  bool open() {
+    if (++depth <= max_depth) return true;
+    too_deep = true;
+    return false;
+  }
+  bool start_object(std::size_t) { return open(); }
+  bool start_array(std::size_t) { return open(); }
+  bool end_object() { return --depth, true; }
+  bool end_array() { return --depth, true; }
+  bool parse_error(std::size_t, const std::string&, const json::exception& e) {
+    error = without_exception_tag(e.what());
+    return false;
+  }
+};
+
+}  // namespace
+
+std::optional<std::string> check_json_text(std::string_view text, std::size_t max_depth, bool* too_deep) {
+  DepthBoundedCheck check{max_depth};
+  if (too_deep) *too_deep = false;
+  if (json::sax_parse(text.begin(), text.end(), &check)) return std::nullopt;
+  if (check.too_deep) {
+    if (too_deep) *too_deep = true;
+    return "nesting deeper than " + std::to_string(max_depth) + " levels";
+  }
+  if (auto bad = find_invalid_utf8(text)) return "invalid UTF-8 at byte " + std::to_string(*bad);
+  return check.error.empty() ? std::string("not JSON") : check.error;
 }
 
 }  // namespace mcpd

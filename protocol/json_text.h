@@ -42,4 +42,10 @@ struct JsonText {
 /// Parses one JSON text after checking UTF-8 and nesting depth. Never throws for bad input.
 JsonText parse_json_text(std::string_view text, std::size_t max_depth = default_max_json_depth);
 
+/// Checks that `text` is exactly one JSON text (UTF-8, nesting within max_depth) without building
+/// a value: for bytes that are passed on as they are. nullopt if it is; else why not, worded as
+/// parse_json_text words it. `too_deep` (optional) is set when nesting alone was refused.
+std::optional<std::string> check_json_text(std::string_view text, std::size_t max_depth = default_max_json_depth,
+                                           bool* too_deep = nullptr);
+
 }  // namespace mcpd

@@ -244,7 +244,7 @@ void Worker::read_frames() {
                        {"kind", "failed"},
                        {"message", "the worker's answer was refused: " + event.error.message +
                                        " (the tool did not keep its result within the depth a result may have)"}};
-        if (self->events_.on_frame) self->events_.on_frame(*self, std::move(failed));
+        if (self->events_.on_frame) self->events_.on_frame(*self, std::move(failed), std::string());
         if (self->lost_) return;
         continue;
       }
@@ -268,7 +268,7 @@ void Worker::read_frames() {
         self->ready_at_ = Clock::now();
         if (self->events_.on_ready) self->events_.on_ready(*self, frame);
       } else if (self->events_.on_frame) {
-        self->events_.on_frame(*self, std::move(frame));
+        self->events_.on_frame(*self, std::move(frame), std::move(event.raw));
       }
       if (self->lost_) return;
     }

@@ -49,7 +49,8 @@ class Worker : public std::enable_shared_from_this<Worker> {
 
   struct Events {
     std::function<void(Worker&, const json& hello)> on_ready;
-    std::function<void(Worker&, json frame)> on_frame;  // any frame after hello
+    /// Any frame after hello, with its raw part (frame.h; empty when it has none).
+    std::function<void(Worker&, json frame, std::string raw)> on_frame;
     /// Called once, as soon as the worker is known to be gone or broken; `reason` says why.
     std::function<void(Worker&, const std::string& reason)> on_lost;
     /// Called once, when the process has been reaped (after on_lost).
@@ -103,7 +104,8 @@ class Worker : public std::enable_shared_from_this<Worker> {
   Clock::time_point last_heard{};  // any frame from the worker: it is alive and reading
   Clock::time_point ping_sent{};   // when the outstanding ping (ping_seq > pong_seq) went out
   std::uint64_t ping_seq = 0, pong_seq = 0;
-  std::uint64_t reported_rss = 0;
+  std::uint64_t reported_rss = 0;       // resident size from its last pong or telemetry
+  std::uint64_t reported_peak_rss = 0;  // its peak resident size, from its last outcome frame
 
  private:
   void read_frames();

@@ -126,7 +126,7 @@ void WorkerPool::spawn(const std::string& why) {
   std::uint64_t id = next_worker_id_++;
   Worker::Events events;
   events.on_ready = [this](Worker& w, const json& hello) { on_ready(w, hello); };
-  events.on_frame = [this](Worker& w, json frame) { on_frame(w, std::move(frame)); };
+  events.on_frame = [this](Worker& w, json frame, std::string raw) { on_frame(w, std::move(frame), std::move(raw)); };
   events.on_lost = [this](Worker& w, const std::string& reason) { on_lost(w, reason); };
   events.on_reaped = [this](Worker& w) { on_reaped(w); };
   auto worker = std::make_shared<Worker>(loop_, id, launch_, std::move(events));
@@ -326,7 +326,7 @@ void WorkerPool::on_ready(Worker& worker, const json& hello) {
   dispatch();
 }
 
-void WorkerPool::on_frame(Worker& worker, json frame) {
+void WorkerPool::on_frame(Worker& worker, json frame, std::string raw) {
   worker.last_heard = Clock::now();
   // Frames come from a process that may be broken: every member is read with a type check, and a
   // frame without a string type (or a call frame without a string id) is a protocol error.
@@ -381,13 +381,19 @@ void WorkerPool::on_frame(Worker& worker, json frame) {
   }
   worker.calls.erase(std::find(worker.calls.begin(), worker.calls.end(), id));
   ++worker.calls_served;
+  worker.reported_peak_rss = optional_uint(frame, "peak_rss_bytes").value_or(worker.reported_peak_rss);
   backoff_.worker_stable();  // a finished call proves the kind works
   if (it != running_.end()) {
     auto call = it->second;
-    if (type == "result") {
+    if (type == "result" && (raw.size() < 2 || raw.front() != '{' || raw.back() != '}')) {
+      // The frame reader checked that the raw part is JSON; the server splices its _meta into it,
+      // so it must be an object written compactly, as result_body writes it.
+      complete(call, outcome(CallOutcome::Status::failed,
+                             "the worker's answer was refused: a result frame must carry the result as an object "
+                             "in its raw part"));
+    } else if (type == "result") {
       CallOutcome o = outcome(CallOutcome::Status::ok, "");
-      o.result.structured = frame.contains("structured") ? std::move(frame["structured"]) : json();
-      o.result.text = string_or(frame, "text", "");
+      o.body = std::move(raw);
       breaker_.record_success(Clock::now());
       complete(call, std::move(o));
     } else {
@@ -410,7 +416,9 @@ void WorkerPool::on_frame(Worker& worker, json frame) {
 }
 
 void WorkerPool::after_call(Worker& worker) {
-  std::uint64_t rss = std::max(worker.reported_rss, worker.rss_bytes());
+  // From what the worker reported (its outcome frame's peak, its last pong): never a /proc read
+  // on the event loop per call.
+  std::uint64_t rss = std::max(worker.reported_rss, worker.reported_peak_rss);
   bool too_big = over_soft_memory_limit(rss, settings_.memory_soft_limit_bytes);
   bool worn = worker.recycle_after > 0 && worker.calls_served >= worker.recycle_after;
   if ((too_big || worn) && !worker.calls.empty()) {

@@ -85,7 +85,7 @@ class WorkerPool {
   void dispatch();
   void tick();
   void on_ready(Worker& worker, const json& hello);
-  void on_frame(Worker& worker, json frame);
+  void on_frame(Worker& worker, json frame, std::string raw);
   void on_lost(Worker& worker, const std::string& reason);
   void on_reaped(Worker& worker);
   void complete(const std::shared_ptr<PoolCall>& call, CallOutcome outcome);

@@ -41,7 +41,7 @@ class InlineExecutor : public Executor {
     context.progress = request.progress;
     CallOutcome outcome;
     ToolRun run = run_tool(*request.tool, request.arguments, context);
-    outcome.result = std::move(run.result);
+    if (run.status == ToolRun::Status::ok) outcome.body = result_body(*request.tool, run.result);
     outcome.error = std::move(run.error);
     switch (run.status) {
       case ToolRun::Status::ok: outcome.status = CallOutcome::Status::ok; break;

@@ -186,6 +186,14 @@ class WorkerHarness {
         if (reader_.failed()) break;
         continue;
       }
+      // A result carries the client's CallToolResult as its raw part; the tests read it as the
+      // frame's "result", with its structured content (or its text) beside it for short checks.
+      if (!event.raw.empty()) {
+        json body = json::parse(event.raw);
+        event.frame["structured"] = body.value("structuredContent", json());
+        event.frame["text"] = body["content"][0].value("text", "");
+        event.frame["result"] = std::move(body);
+      }
       history_.push_back(event.frame);
       held_.push_back(std::move(event.frame));
     }

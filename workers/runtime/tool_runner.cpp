@@ -25,4 +25,21 @@ ToolRun run_tool(const Tool& tool, const json& arguments, ToolContext& context) 
   return run;
 }
 
+std::string result_body(const Tool& tool, const ToolResult& result) {
+  constexpr auto replace = json::error_handler_t::replace;
+  std::string body = R"({"content":[{"type":"text","text":)";
+  if (tool.output_schema.is_null()) {
+    body += json(result.text).dump(-1, ' ', false, replace);
+    body += R"(}],"isError":false})";
+    return body;
+  }
+  std::string structured = result.structured.dump(-1, ' ', false, replace);
+  body.reserve(2 * structured.size() + 96);
+  body += json(structured).dump(-1, ' ', false, replace);
+  body += R"(}],"structuredContent":)";
+  body += structured;
+  body += R"(,"isError":false})";
+  return body;
+}
+
 }  // namespace mcpd

@@ -18,4 +18,11 @@ struct ToolRun {
 
 ToolRun run_tool(const Tool& tool, const json& arguments, ToolContext& context);
 
+/// A successful result as MCP's CallToolResult, serialized once where the tool ran:
+/// {"content":[{"type":"text","text":...}],"structuredContent":...,"isError":false}. A tool with an
+/// outputSchema gets its structured JSON as the text too (MCP asks for exactly that); others send
+/// their text alone. Invalid UTF-8 becomes U+FFFD. The coordinator passes these bytes on, adding
+/// only its _meta.
+std::string result_body(const Tool& tool, const ToolResult& result);
+
 }  // namespace mcpd

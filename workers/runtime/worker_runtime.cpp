@@ -104,6 +104,14 @@ std::uint64_t rss_bytes() {
   return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
+/// The most memory the process has held (getrusage: one system call, no file to read), reported
+/// with every outcome so the coordinator can recycle a worker that grew without reading /proc.
+std::uint64_t peak_rss_bytes() {
+  rusage usage{};
+  if (::getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
+}
+
 std::uint64_t cpu_ms() {
   rusage usage{};
   if (::getrusage(RUSAGE_SELF, &usage) != 0) return 0;
@@ -185,6 +193,9 @@ class Telemetry {
     queue_.push_back(std::move(record));
     if (queue_.size() == 1) news_.notify_one();
   }
+
+  /// Whether a record at `rank` would be kept: callers on hot paths ask before building fields.
+  bool wants(int rank) const { return rank >= min_rank_; }
 
   /// Starts the thread that sends batches; it runs until the process exits.
   void start() { std::thread([this] { run(); }).detach(); }
@@ -394,8 +405,10 @@ class CallRunner {
       active.id = job.request.id;
       active.cancel = job.cancel;
       active.deadline = job.deadline;
+      // Wake the watchdog only when this deadline comes before the one it sleeps towards: calls
+      // finish long before their deadlines, so a wake-up per call would be a wasted switch.
+      if (active.deadline && (!watch_wake_ || *active.deadline < *watch_wake_)) watch_.notify_one();
       auto slot = actives_.insert(actives_.end(), std::move(active));
-      watch_.notify_one();
       lock.unlock();
       run(job, slot);
     }
@@ -417,6 +430,7 @@ class CallRunner {
         telemetry_.log("warning", "call passed its deadline; cancelled", {{"call", active.id}});
       }
       // Woken early, by a new call, or at the deadline: look again.
+      watch_wake_ = next;
       if (next) watch_.wait_until(lock, *next);
       else watch_.wait(lock);
     }
@@ -462,7 +476,8 @@ class CallRunner {
       telemetry_.log(level, message, {{"call", call.id}});
     };
 
-    telemetry_.log("debug", "call started", {{"call", call.id}, {"tool", tool.name}});
+    const bool debug = telemetry_.wants(log_level_rank("debug"));
+    if (debug) telemetry_.log("debug", "call started", {{"call", call.id}, {"tool", tool.name}});
     auto started = Clock::now();
     ToolRun outcome;
     // The coordinator validated the arguments already; checking again keeps a handler from ever
@@ -479,8 +494,10 @@ class CallRunner {
     if (progress.held) channel_.send(*progress.held);
 
     std::string frame = outcome_frame(call.id, tool, std::move(outcome));
-    auto ms = std::chrono::duration_cast<milliseconds>(Clock::now() - started).count();
-    telemetry_.log("debug", "call finished", {{"call", call.id}, {"tool", tool.name}, {"ms", ms}});
+    if (debug) {
+      auto ms = std::chrono::duration_cast<milliseconds>(Clock::now() - started).count();
+      telemetry_.log("debug", "call finished", {{"call", call.id}, {"tool", tool.name}, {"ms", ms}});
+    }
     {
       // Idle before the outcome goes out: the coordinator may send the next call the moment it
       // reads this one's result, and that call must not be refused as busy.
@@ -497,7 +514,8 @@ class CallRunner {
   /// The encoded result or error frame for a finished call.
   std::string outcome_frame(const std::string& id, const Tool& tool, ToolRun outcome) {
     auto error = [&](const char* kind, const std::string& message) {
-      return encode_frame({{"type", "error"}, {"id", id}, {"kind", kind}, {"message", message}});
+      return encode_frame(
+          {{"type", "error"}, {"id", id}, {"kind", kind}, {"message", message}, {"peak_rss_bytes", peak_rss_bytes()}});
     };
     switch (outcome.status) {
       case ToolRun::Status::ok: break;
@@ -508,10 +526,10 @@ class CallRunner {
     if (diverge_ && outcome.result.structured.is_object()) outcome.result.structured["diverged"] = true;
     std::string frame;
     try {
-      frame = encode_frame({{"type", "result"},
-                            {"id", id},
-                            {"structured", std::move(outcome.result.structured)},
-                            {"text", std::move(outcome.result.text)}});
+      // The result goes as the frame's raw part, already in the form the client gets: the
+      // coordinator checks it and passes it on without parsing it again.
+      frame = encode_frame_with_raw({{"type", "result"}, {"id", id}, {"peak_rss_bytes", peak_rss_bytes()}},
+                                    result_body(tool, outcome.result));
     } catch (const std::exception& e) {
       return error("failed", "tool '" + tool.name + "' returned a result that cannot be sent: " + e.what());
     }
@@ -536,6 +554,7 @@ class CallRunner {
   std::deque<Job> jobs_;          // submitted, not yet taken by a call thread
   std::list<Active> actives_;     // from a call thread taking it until just before its outcome is sent
   bool in_flight_ = false;        // from submit until its outcome has been sent
+  std::optional<Clock::time_point> watch_wake_;  // when the watchdog wakes next; nullopt: when told
 };
 
 /// test_fault as the runtime serves it when test hooks are on (see the header).
