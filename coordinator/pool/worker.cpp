@@ -199,6 +199,12 @@ void Worker::send(const json& frame) {
   if (!writing_) flush_writes();
 }
 
+void Worker::send_text(std::string_view frame_json) {
+  if (lost_) return;
+  write_queue_.push_back(encode_frame_text(frame_json));
+  if (!writing_) flush_writes();
+}
+
 void Worker::flush_writes() {
   if (write_queue_.empty() || lost_) {
     writing_ = false;

@@ -63,6 +63,8 @@ class Worker : public std::enable_shared_from_this<Worker> {
   /// Spawns the process. Failure to spawn is reported through on_lost, like any other death.
   void start();
   void send(const json& frame);
+  /// Sends a frame whose JSON object is already serialized (compactly: no raw newline).
+  void send_text(std::string_view frame_json);
   /// SIGKILLs the worker's process group (its own children die with it) and reports it lost.
   void kill(const std::string& reason);
   /// Graceful stop: a shutdown frame, SIGTERM after `grace`, SIGKILL after another `grace`.

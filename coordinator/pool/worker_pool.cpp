@@ -227,11 +227,18 @@ void WorkerPool::dispatch() {
     best->calls.push_back(call->id);
     running_[call->id] = call;
     auto remaining = std::chrono::duration_cast<milliseconds>(call->deadline - Clock::now());
-    best->send({{"type", "call"},
-                {"id", call->id},
-                {"tool", call->tool},
-                {"arguments", call->arguments},
-                {"deadline_ms", std::max<std::int64_t>(1, remaining.count())}});
+    // Written out by hand: a json object around the arguments would copy them first.
+    constexpr auto replace = json::error_handler_t::replace;
+    std::string frame = R"({"type":"call","id":)";
+    frame += json(call->id).dump(-1, ' ', false, replace);
+    frame += R"(,"tool":)";
+    frame += json(call->tool).dump(-1, ' ', false, replace);
+    frame += R"(,"arguments":)";
+    frame += call->arguments.dump(-1, ' ', false, replace);
+    frame += R"(,"deadline_ms":)";
+    frame += std::to_string(std::max<std::int64_t>(1, remaining.count()));
+    frame += '}';
+    best->send_text(frame);
     // The worker answers a ping at once, even mid-call: one sent with the call proves within
     // ping_timeout that the worker took it, instead of the call waiting out its whole deadline.
     if (stale && best->ping_seq == best->pong_seq) send_ping(*best, now);

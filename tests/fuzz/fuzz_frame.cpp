@@ -1,6 +1,8 @@
 // The worker -> coordinator frame stream: bytes cut into reads and split into frames by
 // FrameReader. Besides crashes, it checks FrameReader against a plain model of the format (header,
-// limit, sticky oversize, per-frame errors) and that every frame survives encode_frame again.
+// limit, sticky oversize, per-frame errors, the raw part after a newline) and that every frame
+// survives encoding again. The raw part's checker is held to nlohmann's parser: whatever one takes,
+// the other must take.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -42,6 +44,17 @@ std::string model(std::string_view input, std::size_t max_frame, std::size_t max
       events += 'E';
       continue;
     }
+    if (auto newline = payload.find('\n'); newline != std::string_view::npos) {
+      std::string_view raw = payload.substr(newline + 1);
+      payload = payload.substr(0, newline);
+      bool too_deep = false;
+      auto problem = check_json_text(raw, max_depth, &too_deep);
+      require(problem.has_value() == !parse_json_text(raw, max_depth).ok);
+      if (problem) {
+        events += too_deep ? 'D' : 'J';
+        continue;
+      }
+    }
     JsonText text = parse_json_text(payload, max_depth);
     events += !text.ok ? (text.too_deep ? 'D' : 'J') : text.value.is_object() ? 'F' : 'N';
   }
@@ -71,10 +84,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           break;
         case FrameReader::Event::Kind::frame: {
           require(event.frame.is_object());
-          std::string again = encode_frame(event.frame);
+          std::string again = event.raw.empty() ? encode_frame(event.frame) : encode_frame_with_raw(event.frame, event.raw);
           FrameReader round_trip;
           round_trip.feed(again);
-          require(round_trip.next().kind == FrameReader::Event::Kind::frame);
+          FrameReader::Event back = round_trip.next();
+          require(back.kind == FrameReader::Event::Kind::frame && back.raw == event.raw);
           events += 'F';
           break;
         }

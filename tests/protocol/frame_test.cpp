@@ -8,6 +8,9 @@
 
 using mcpd::encode_frame;
 using mcpd::encode_frame_text;
+using mcpd::encode_frame_with_raw;
+using mcpd::check_json_text;
+using mcpd::parse_json_text;
 using mcpd::FrameReader;
 using mcpd::json;
 using EventKind = FrameReader::Event::Kind;
@@ -287,4 +290,74 @@ TEST_CASE("random frames split at random points all come back in order") {
     CAPTURE(i);
     CHECK(received[i] == sent[i]);
   }
+}
+
+TEST_CASE("a frame's raw part is checked and handed over as it came") {
+  FrameReader reader;
+  std::string raw = R"({"content":[{"type":"text","text":"caf\u00e9 \"q\""}],"structuredContent":{"n":[1,2.5e-3,-0]},"isError":false})";
+  reader.feed(encode_frame_with_raw({{"type", "result"}, {"id", "c1"}}, raw));
+  auto event = reader.next();
+  REQUIRE(event.kind == FrameReader::Event::Kind::frame);
+  CHECK(event.frame["id"] == "c1");
+  CHECK(event.raw == raw);
+}
+
+TEST_CASE("a raw part that is not JSON, or too deep, is refused and the next frame still decodes") {
+  FrameReader reader(FrameReader::default_max_frame_bytes, 4);
+  reader.feed(encode_frame_with_raw({{"type", "result"}}, R"({"a":1)"));
+  reader.feed(encode_frame_with_raw({{"type", "result"}}, "[[[[[1]]]]]"));
+  reader.feed(encode_frame_with_raw({{"type", "result"}}, "{\"a\":\"\xC3\x28\"}"));
+  reader.feed(encode_frame({{"type", "pong"}}));
+  auto a = reader.next();
+  REQUIRE(a.kind == FrameReader::Event::Kind::error);
+  CHECK(a.error.kind == ErrorKind::not_json);
+  CHECK(a.error.message.find("raw part") != std::string::npos);
+  auto b = reader.next();
+  REQUIRE(b.kind == FrameReader::Event::Kind::error);
+  CHECK(b.error.kind == ErrorKind::too_deep);
+  auto c = reader.next();
+  REQUIRE(c.kind == FrameReader::Event::Kind::error);
+  CHECK(c.error.message == "frame's raw part is not JSON: invalid UTF-8 at byte 6");
+  auto d = reader.next();
+  REQUIRE(d.kind == FrameReader::Event::Kind::frame);
+  CHECK(d.frame["type"] == "pong");
+}
+
+TEST_CASE("check_json_text takes exactly what nlohmann's parser takes") {
+  // Valid texts, then every one-byte mutation of them (replace with each interesting byte, delete,
+  // duplicate) and every prefix: thousands of near-misses, each judged by both.
+  const std::vector<std::string> seeds = {
+      R"({"a":[1,-2,3.5,4e10,-0.5E-3,true,false,null],"b":{"c":"x\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"},"d":[]})",
+      "[\"caf\xC3\xA9\",\"\xE2\x82\xAC\",\"\xF0\x9F\x98\x80\",{},[[]],0]",
+      R"(  {"k" : [ 1 , { "n" : null } ] }  )",
+      "\"plain\"", "12", "-0", "true"};
+  // No NUL: nlohmann's parser takes one as the end of its input, where a NUL is in fact an error.
+  const std::string bytes = "{}[]\":,.-+eE0123456789tfnu\\ \t\n\x01\x7F\x80\xBF\xC0\xC2\xE0\xED\xF0\xF4\xF5\xFF";
+  std::size_t judged = 0;
+  auto judge = [&](const std::string& text) {
+    bool ours = !check_json_text(text).has_value();
+    bool theirs = parse_json_text(text).ok;
+    CAPTURE(text);
+    CHECK(ours == theirs);
+    ++judged;
+  };
+  for (const auto& seed : seeds) {
+    judge(seed);
+    for (std::size_t i = 0; i <= seed.size(); ++i) {
+      judge(seed.substr(0, i));
+      if (i == seed.size()) break;
+      for (char b : bytes) {
+        std::string m = seed;
+        m[i] = b;
+        judge(m);
+        judge(seed.substr(0, i) + b + seed.substr(i));
+      }
+      judge(seed.substr(0, i) + seed.substr(i + 1));
+    }
+  }
+  CHECK(judged > 15000);
+  bool too_deep = false;
+  CHECK(check_json_text(std::string(600, '[') + std::string(600, ']'), 512, &too_deep).has_value());
+  CHECK(too_deep);
+  CHECK_FALSE(check_json_text(std::string(512, '[') + std::string(512, ']'), 512).has_value());
 }
