@@ -65,7 +65,8 @@ const std::vector<Option>& options() {
                       "output waiting for the client before input pauses and notifications are dropped, bytes"),
       MCPD_INT_OPTION(max_file_bytes, 1, 1ull << 32, "largest file a tool reads, bytes"),
       MCPD_INT_OPTION(max_result_bytes, 1024, 1ull << 31, "largest tool result returned, bytes"),
-      MCPD_INT_OPTION(tool_timeout_ms, 1, 24ull * 3600 * 1000, "default deadline of a tool call"),
+      MCPD_INT_OPTION(tool_timeout_ms, 0, 24ull * 3600 * 1000,
+                      "deadline of every tool call without a tool_timeouts_ms entry; 0: each tool's own"),
       Option{"tool_timeouts_ms", Kind::int_map, "per-tool deadlines, e.g. {\"code_parse\": 5000}",
              [](Config& c, const json& v) {
                c.tool_timeouts_ms.clear();

@@ -30,7 +30,9 @@ struct Config {
   // Tool limits.
   std::uint64_t max_file_bytes = 8u << 20;
   std::uint64_t max_result_bytes = 4u << 20;
-  std::uint64_t tool_timeout_ms = 30000;  // default deadline of a call; tools may declare their own
+  /// Deadline of every call whose tool has no tool_timeouts_ms entry; 0: each tool's own default
+  /// (Tool::default_timeout: 30 s for parsing, 60 s for git, 120 s for search).
+  std::uint64_t tool_timeout_ms = 0;
   std::map<std::string, std::uint64_t> tool_timeouts_ms;  // per-tool override
 
   // L1 cache.

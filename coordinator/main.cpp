@@ -13,7 +13,6 @@
 #include "legacy_executor.h"
 #include "log.h"
 #include "modbus_tools.h"
-#include "poller.h"
 #include "mcp_server.h"
 #include "parser_tools.h"
 #include "pool_executor.h"
@@ -80,36 +79,49 @@ int main(int argc, char** argv) {
   StdioTransport transport(loop, config.max_line_bytes, config.max_output_queue_bytes);
   LegacyExecutor legacy(loop, config);
 
-  // Each tool family runs in its own kind of worker process; the same libraries serve the legacy
-  // path in-process.
+  // The tool families: each runs in its own kind of worker process, and the same library serves the
+  // legacy path in-process. This list is all the coordinator knows of them (family.h).
+  const std::vector<Family> registry = {parser_family(), git_family(), search_family(), modbus_family(),
+                                        testkit_family()};
   // The families' own settings are checked here, once, so a bad one stops mcpd at start with a
   // message naming it instead of failing in every worker.
-  auto settings_of = [&config](const char* kind) {
-    auto it = config.family_settings.find(kind);
-    return it == config.family_settings.end() ? json::object() : it->second;
+  struct Built {
+    const Family* family;
+    FamilyInstance instance;
   };
-  std::vector<std::pair<std::string, std::vector<Tool>>> families;
-  std::shared_ptr<modbus::Poller> modbus_poller;
+  std::vector<Built> families;
+  json worker_settings = config.workers;
   try {
-    modbus_poller = make_modbus_poller(settings_of("modbus"));
-    families = {{"parser", parser_tools(settings_of("parser"))},
-                {"git", git_tools()},
-                {"search", search_tools(settings_of("search"))},
-                {"modbus", modbus_tools(modbus_poller)}};
+    for (const Family& family : registry) {
+      if (family.test_only && !config.test_tools) continue;
+      auto it = config.family_settings.find(family.kind);
+      families.push_back({&family, family.make(it == config.family_settings.end() ? json::object() : it->second)});
+      if (family.singleton) {
+        // One process holds the family's state: settings asking for more are a mistake to name,
+        // never a silent pool of processes that each hold part of it.
+        json& entry = worker_settings[family.kind];
+        for (const char* key : {"min_workers", "max_workers"})
+          if (entry.contains(key) && entry[key].is_number_unsigned() && entry[key].get<std::uint64_t>() > 1)
+            throw std::invalid_argument("workers." + family.kind + "." + key + " is " + entry[key].dump() +
+                                        ", but " + family.kind +
+                                        " is a singleton kind (its state lives in one worker process); leave it "
+                                        "out or set 1");
+        if (entry.contains("singleton") && entry["singleton"] == false)
+          throw std::invalid_argument("workers." + family.kind + ".singleton cannot be false: " + family.kind +
+                                      " is a singleton kind (its state lives in one worker process)");
+        entry["singleton"] = true;
+      }
+    }
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "mcpd: configuration error: %s\n", e.what());
     return 2;
   }
-  if (config.test_tools) families.emplace_back("testkit", testkit_tools());
   std::string worker_dir = config.worker_dir;
   if (worker_dir.empty()) worker_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
   pool::PoolExecutor workers(loop);
-  // Stateful kinds run one worker unless configured otherwise: the search index and the Modbus
-  // connections and polling groups live in it.
-  json worker_settings = config.workers;
-  for (const char* kind : {"search", "modbus"})
-    if (!worker_settings.contains(kind)) worker_settings[kind] = {{"singleton", true}};
-  for (const auto& [kind, tools] : families) {
+  for (const auto& built : families) {
+    const std::string& kind = built.family->kind;
+    const std::vector<Tool>& tools = built.instance.tools;
     if (tools.empty()) continue;
     pool::PoolSettings settings = pool::pool_settings(worker_settings, kind);
     pool::LaunchSpec launch{kind, worker_dir + "/mcpd-worker-" + kind, settings.memory_hard_limit_bytes};
@@ -140,21 +152,28 @@ int main(int argc, char** argv) {
                 {"input_pauses", transport.input_pauses()},
                 {"notifications_dropped", transport.dropped_notifications()}};
   });
-  for (const auto& [kind, tools] : families) server.add_tools(tools);
+  std::string instructions = "mcpd serves, on files, repositories and devices under its configuration: ";
+  for (std::size_t i = 0; i < families.size(); ++i)
+    instructions += (i == 0 ? "" : i + 1 == families.size() ? "; and " : "; ") + families[i].family->instructions;
+  instructions += ". Paths are absolute or relative to the first root. mcpd_status reports the server's state.";
+  server.set_instructions(std::move(instructions));
+  for (const auto& built : families) server.add_tools(built.instance.tools);
   bool pool_used = config.mode != "legacy";
   for (const auto& [tool, mode] : config.tool_modes) pool_used = pool_used || mode != "legacy";
   if (pool_used) workers.start();  // prewarm: the first call never waits for a spawn
-  // The in-process Modbus poller opens its database (and resumes running groups) only where the
-  // Modbus tools run in-process; in pool mode the worker owns the database and its lock.
-  bool modbus_in_process = false;
-  for (const auto& [kind, tools] : families)
-    for (const auto& tool : tools)
-      if (kind == "modbus") modbus_in_process = modbus_in_process || router.route(tool, json::object()) == "legacy";
-  if (modbus_in_process) {
+  // A family's in-process state (the Modbus polling database) opens only where its tools run
+  // in-process; in pool mode its worker owns it.
+  for (const auto& built : families) {
+    if (!built.instance.open_in_process) continue;
+    bool in_process = false;
+    for (const auto& tool : built.instance.tools)
+      in_process = in_process || router.route(tool, json::object()) == "legacy";
+    if (!in_process) continue;
     try {
-      modbus_poller->open();
+      built.instance.open_in_process();
     } catch (const std::exception& e) {
-      log_warning("Modbus polling groups unavailable", {{"error", e.what()}});
+      log_warning("a tool family's in-process state is unavailable",
+                  {{"family", built.family->kind}, {"error", e.what()}});
     }
   }
 
@@ -182,7 +201,9 @@ int main(int argc, char** argv) {
   log_info("mcpd started", {{"roots", config_to_json(config)["roots"]}, {"pid", ::getpid()}});
   loop.run();
   transport.flush_and_stop();
-  modbus_poller->shutdown();  // groups finish their cycle, queued samples are written
+  // Families finish and flush (Modbus groups finish their cycle, queued samples are written).
+  for (const auto& built : families)
+    if (built.instance.shutdown) built.instance.shutdown();
   log_info("mcpd stopped");
   // Bounded: a stderr nobody reads must not hold up the exit.
   Log::instance().flush(std::chrono::seconds(1));

@@ -357,11 +357,7 @@ json McpServer::handle_initialize(const json& params) {
   return {{"protocolVersion", protocol_version_},
           {"capabilities", {{"tools", {{"listChanged", false}}}, {"logging", json::object()}}},
           {"serverInfo", {{"name", "mcpd"}, {"title", "mcpd tool server"}, {"version", "0.1.0"}}},
-          {"instructions",
-           "mcpd runs code tools (tree-sitter parsing, outlines, queries) and git tools (status, "
-           "log, diff, show, blame, branches; writes only when enabled) on files and repositories "
-           "under the configured roots. Paths are absolute or relative to the first root. "
-           "mcpd_status reports the server's state."}};
+          {"instructions", instructions_}};
 }
 
 json McpServer::tools_list_result() const { return tools_list_; }
@@ -369,9 +365,11 @@ json McpServer::tools_list_result() const { return tools_list_; }
 std::chrono::milliseconds McpServer::timeout_for(const Tool& tool) const {
   if (auto it = config_.tool_timeouts_ms.find(tool.name); it != config_.tool_timeouts_ms.end())
     return std::chrono::milliseconds(it->second);
-  // A tool's own default wins over the global one: a git log may need longer than a parse.
+  // A deadline set for every tool is the operator's word; unset (0), each tool keeps its own, since
+  // a git log may need longer than a parse.
+  if (config_.tool_timeout_ms > 0) return std::chrono::milliseconds(config_.tool_timeout_ms);
   if (tool.default_timeout.count() > 0) return tool.default_timeout;
-  return std::chrono::milliseconds(config_.tool_timeout_ms);
+  return std::chrono::milliseconds(30000);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -519,8 +517,8 @@ void McpServer::start_flight(const CacheKey& key, const Tool& tool, json argumen
   flight->call_id = in_flight_.at(leader)->call_id;
   auto timeout = timeout_for(tool);
   std::string source = config_.tool_timeouts_ms.contains(tool.name) ? "its tool_timeouts_ms entry"
-                       : tool.default_timeout.count() > 0          ? "the tool's own default deadline"
-                                                                   : "tool_timeout_ms";
+                       : config_.tool_timeout_ms > 0                ? "tool_timeout_ms"
+                                                                    : "the tool's own default deadline";
   // One wording for every timeout of this call, whether our timer or the worker noticed first.
   flight->timeout_message = "tool '" + tool.name + "' timed out after " + std::to_string(timeout.count()) + " ms (" +
                             source + "; raise it with tool_timeouts_ms, e.g. {\"" + tool.name + "\": 60000})";

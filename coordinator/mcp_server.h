@@ -82,6 +82,8 @@ class McpServer {
   /// Where replies that are already serialized go (results passed on as their tool wrote them).
   /// Default: parsed and sent to the reply sink.
   void set_text_sink(TextSink text) { text_out_ = std::move(text); }
+  /// The instructions initialize returns (the families' lines, put together by whoever lists them).
+  void set_instructions(std::string text) { instructions_ = std::move(text); }
   /// Extra state for mcpd_status, under "transport" (the client connection's queue and drops).
   void set_transport_status(std::function<json()> status) { transport_status_ = std::move(status); }
 
@@ -130,6 +132,7 @@ class McpServer {
   Sink notify_;
   Sink reply_sink_;  // out_, minus the discarded marker of an abandoned reply
   TextSink text_out_;
+  std::string instructions_ = "mcpd_status reports the server's state.";
   std::function<json()> transport_status_;
   Executor& executor_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -313,6 +313,37 @@ TEST_CASE("a call past its deadline gets a timeout error") {
   check_still_answers(*client);
 }
 
+TEST_CASE("tool_timeout_ms applies to every tool, over the tool's own default; a tool_timeouts_ms entry wins") {
+  // test_sleep declares a 30 s default of its own (as every family's tools do): a global
+  // tool_timeout_ms must still bound it, or the setting would read but do nothing.
+  auto client = start_mcpd({"--tool_timeout_ms", "200", "--tool_timeouts_ms", R"({"test_echo": 100000})"});
+  client->initialize();
+  json r = client->call_tool("test_sleep", {{"ms", 5000}, {"tag", "global-deadline"}});
+  CHECK(r["isError"] == true);
+  CHECK(text_of(r).find("timed out after 200 ms (tool_timeout_ms;") != std::string::npos);
+  json fine = client->call_tool("test_sleep", {{"ms", 20}, {"tag", "within"}});
+  CHECK(fine["isError"] == false);
+  check_still_answers(*client);
+}
+
+TEST_CASE("without tool_timeout_ms each tool keeps its own default deadline") {
+  auto client = start_mcpd({"--tool_timeouts_ms", R"({"test_echo": 100})"});
+  client->initialize();
+  // test_sleep's own 30 s applies, not test_echo's entry nor a global default of old.
+  json r = client->call_tool("test_sleep", {{"ms", 300}, {"tag", "own-default"}});
+  CHECK(r["isError"] == false);
+}
+
+TEST_CASE("initialize's instructions name every tool family served, from the families' own lines") {
+  auto client = start_mcpd();
+  json init = client->initialize();
+  std::string text = init["instructions"].get<std::string>();
+  CAPTURE(text);
+  for (const char* names : {"tree-sitter parsing", "git tools", "search tools", "Modbus TCP tools", "test tools",
+                            "mcpd_status"})
+    CHECK(text.find(names) != std::string::npos);
+}
+
 TEST_CASE("stdin EOF lets in-flight calls finish, then mcpd exits 0") {
   auto client = start_mcpd();
   client->initialize();
@@ -362,10 +393,19 @@ TEST_CASE("configuration: flags beat environment, bad keys are named, --print-co
   json config = json::parse(out);
   CHECK(config["cache_max_entries"] == 7);
   CHECK(config["cache_ttl_ms"] == 1234);
+  CHECK(config["tool_timeout_ms"] == 0);  // unset: each tool keeps its own deadline
 
   out = run({mcpd_binary(), "--print-config"}, {"MCPD_CACHE_MAX_BYTES=lots"}, &code);
   CHECK(code == 2);
   CHECK(out.find("MCPD_CACHE_MAX_BYTES") != std::string::npos);
+
+  // A singleton kind (its state lives in one process) is never turned into a pool by settings.
+  out = run({mcpd_binary(), "--workers", R"({"search": {"max_workers": 3}})"}, {}, &code);
+  CHECK(code == 2);
+  CHECK(out.find("workers.search.max_workers is 3, but search is a singleton kind") != std::string::npos);
+  out = run({mcpd_binary(), "--workers", R"({"modbus": {"singleton": false}})"}, {}, &code);
+  CHECK(code == 2);
+  CHECK(out.find("workers.modbus.singleton cannot be false") != std::string::npos);
 
   out = run({mcpd_binary(), "--print-config", "--no_such_key", "1"}, {}, &code);
   CHECK(code == 2);

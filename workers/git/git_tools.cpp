@@ -57,4 +57,12 @@ std::vector<Tool> git_tools() {
           add_tool(),    reset_tool(),  commit_tool(), create_branch_tool(), checkout_tool()};
 }
 
+Family git_family() {
+  Family family;
+  family.kind = "git";
+  family.instructions = "git tools (status, log, diff, show, blame, branches; writes only when enabled)";
+  family.make = [](const json&) { return FamilyInstance{git_tools(), nullptr, nullptr}; };
+  return family;
+}
+
 }  // namespace mcpd

@@ -6,11 +6,15 @@
 
 #include <vector>
 
+#include "family.h"
 #include "tool.h"
 
 namespace mcpd {
 
 /// The git tools, ready to register.
 std::vector<Tool> git_tools();
+
+/// The git family as the coordinator lists it (family.h).
+Family git_family();
 
 }  // namespace mcpd

@@ -1,6 +1,7 @@
 #include "modbus_tools.h"
 
 #include <chrono>
+#include <stdexcept>
 
 #include "codec.h"
 #include "device.h"
@@ -384,5 +385,26 @@ std::shared_ptr<modbus::Poller> make_modbus_poller(const json& settings) {
 std::vector<Tool> modbus_tools(std::shared_ptr<modbus::Poller> poller) { return tools_over(poller); }
 
 std::vector<Tool> modbus_tools(const json& settings) { return tools_over(make_modbus_poller(settings)); }
+
+Family modbus_family() {
+  Family family;
+  family.kind = "modbus";
+  family.instructions =
+      "Modbus TCP tools (reads, writes when enabled, polling groups with stored samples) for allowed hosts";
+  family.singleton = true;  // device connections, polling groups and the sample database's lock
+  family.make = [](const json& settings) {
+    std::shared_ptr<modbus::Poller> poller = make_modbus_poller(settings);
+    // In-process, the poller opens its database (and resumes running groups) only when a Modbus
+    // tool runs there; in pool mode the worker owns the database and its lock.
+    return FamilyInstance{modbus_tools(poller), [poller] {
+      try {
+        poller->open();
+      } catch (const std::exception& e) {
+        throw std::runtime_error(std::string("Modbus polling groups unavailable: ") + e.what());
+      }
+    }, [poller] { poller->shutdown(); }};
+  };
+  return family;
+}
 
 }  // namespace mcpd

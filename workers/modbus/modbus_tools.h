@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "family.h"
 #include "tool.h"
 
 namespace mcpd {
@@ -21,6 +22,9 @@ std::vector<Tool> modbus_tools(const json& settings = json::object());
 /// The Modbus tools over `poller`, which the caller owns and may open eagerly (the worker does, so
 /// groups that were running resume at process start).
 std::vector<Tool> modbus_tools(std::shared_ptr<modbus::Poller> poller);
+
+/// The modbus family as the coordinator lists it (family.h).
+Family modbus_family();
 
 /// A poller for the "modbus" settings object; throws std::invalid_argument naming a bad key.
 std::shared_ptr<modbus::Poller> make_modbus_poller(const json& settings);

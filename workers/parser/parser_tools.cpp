@@ -21,4 +21,13 @@ std::vector<Tool> parser_tools(const json& settings) {
   return {code_parse_tool(parsed), code_outline_tool(parsed), code_query_tool(parsed)};
 }
 
+Family parser_family() {
+  Family family;
+  family.kind = "parser";
+  family.instructions =
+      "code tools (tree-sitter parsing, outlines and queries of source files or code given inline)";
+  family.make = [](const json& settings) { return FamilyInstance{parser_tools(settings), nullptr, nullptr}; };
+  return family;
+}
+
 }  // namespace mcpd

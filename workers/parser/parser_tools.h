@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "family.h"
 #include "tool.h"
 
 namespace mcpd {
@@ -15,6 +16,9 @@ namespace mcpd {
 /// settings (config key "parser"; see parser_settings.h). Throws std::invalid_argument naming a bad
 /// key ("parser.max_query_depth: ...").
 std::vector<Tool> parser_tools(const json& settings = json::object());
+
+/// The parser family as the coordinator lists it (family.h).
+Family parser_family();
 
 /// Canonical names of the languages the tools parse, sorted: bash, c, cpp, go, javascript, ...
 std::vector<std::string> supported_languages();

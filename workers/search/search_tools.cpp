@@ -436,4 +436,14 @@ std::vector<Tool> search_tools(const json& settings) {
   return {search_text_tool(engine, keys), search_files_tool(engine, keys)};
 }
 
+Family search_family() {
+  Family family;
+  family.kind = "search";
+  family.instructions =
+      "search tools (text by regex or literal, and files by name, under a directory, with gitignore rules)";
+  family.singleton = true;  // the trigram index and its watchers live in the one worker
+  family.make = [](const json& settings) { return FamilyInstance{search_tools(settings), nullptr, nullptr}; };
+  return family;
+}
+
 }  // namespace mcpd

@@ -83,4 +83,13 @@ Tool echo_tool() {
 
 std::vector<Tool> testkit_tools() { return {sleep_tool(), echo_tool(), test_fault_tool(false), test_fault_tool(true)}; }
 
+Family testkit_family() {
+  Family family;
+  family.kind = "testkit";
+  family.instructions = "test tools (test_sleep, test_echo, test_fault) for mcpd's own tests";
+  family.test_only = true;
+  family.make = [](const json&) { return FamilyInstance{testkit_tools(), nullptr, nullptr}; };
+  return family;
+}
+
 }  // namespace mcpd

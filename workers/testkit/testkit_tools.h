@@ -6,11 +6,15 @@
 
 #include <vector>
 
+#include "family.h"
 #include "tool.h"
 
 namespace mcpd {
 
 /// test_sleep, test_echo and test_fault.
 std::vector<Tool> testkit_tools();
+
+/// The testkit family as the coordinator lists it (family.h).
+Family testkit_family();
 
 }  // namespace mcpd
