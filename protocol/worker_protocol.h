@@ -3,7 +3,7 @@
 // coordinator). Every frame has a "type". Frames that belong to a call carry its "id" (the
 // coordinator's call id, e.g. "c42"), end to end, so one call can be followed through every log.
 //
-// Version 1. A worker announces itself with `hello` before anything else; a coordinator that sees
+// Version 2 (results as raw parts). A worker announces itself with `hello` before anything else; a coordinator that sees
 // another protocol version, or any frame it cannot parse, kills the worker and reports it.
 //
 // coordinator -> worker
@@ -15,7 +15,8 @@
 //
 // worker -> coordinator
 //   {"type":"hello","protocol":1,"kind":"parser","version":"0.1.0","pid":123,"tools":["code_parse",...],
-//    "max_calls":1}                         calls it runs at once (absent: 1)
+//    "max_calls":1,"max_waiting":8}         calls it runs at once (absent: 1), and calls it holds
+//                                           waiting beyond them (absent: 1)
 //   {"type":"result","id":"c42","structured":{...},"text":"..."}
 //   {"type":"error","id":"c42","kind":"tool_error"|"cancelled"|"failed"|"unknown_tool"|"busy","message":"..."}
 //   {"type":"progress","id":"c42","progress":3,"total":10,"message":"..."}
@@ -25,8 +26,10 @@
 //                                           busy: a call running or waiting; running: calls a
 //                                           call thread has taken; calls: served so far
 //
-// A worker runs up to max_calls calls at once and holds one more waiting; a call sent beyond that
-// gets an error of kind "busy".
+// A worker runs up to max_calls calls at once and holds max_waiting more; a call sent beyond that
+// gets an error of kind "busy". A result frame carries the CallToolResult as its raw part (frame.h):
+//   {"type":"result","id":"c42","peak_rss_bytes":N}\n{"content":[...],"structuredContent":{...},"isError":false}
+// and result and error frames carry the worker's peak resident size.
 // Its configuration comes in the environment variable MCPD_WORKER_CONFIG, a JSON object:
 //   {"roots":["/abs/root",...],"max_file_bytes":N,"max_result_bytes":N,"max_result_depth":N,
 //    "log_level":"info","test_hooks":false,"seccomp":true}
@@ -42,7 +45,7 @@
 
 namespace mcpd::worker_protocol {
 
-inline constexpr int version = 1;
+inline constexpr int version = 2;
 inline constexpr const char* config_env = "MCPD_WORKER_CONFIG";
 
 /// How deep a tool's structured result may nest, told to every tool (ToolContext::max_result_depth)

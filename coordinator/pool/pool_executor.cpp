@@ -37,7 +37,7 @@ PoolSettings pool_settings(const json& workers, const std::string& kind) {
     s.memory_hard_limit_bytes = mib_to_bytes(u64("memory_hard_limit_mb", s.memory_hard_limit_bytes >> 20));
     s.max_open_files = u64("max_open_files", s.max_open_files);
     s.max_retries = static_cast<unsigned>(u64("max_retries", s.max_retries));
-    s.pipeline_depth = std::clamp<std::uint64_t>(u64("pipeline_depth", s.pipeline_depth), 1, 2);
+    s.pipeline_depth = std::clamp<std::uint64_t>(u64("pipeline_depth", s.pipeline_depth), 1, 16);
     s.cancel_grace = millis("cancel_grace_ms", s.cancel_grace);
     s.ping_interval = millis("ping_interval_ms", s.ping_interval);
     s.ping_timeout = millis("ping_timeout_ms", s.ping_timeout);

@@ -98,6 +98,8 @@ class Worker : public std::enable_shared_from_this<Worker> {
   }
   /// Calls it runs at once, from its hello ("max_calls"): the first max_calls of `calls` run.
   std::size_t max_calls = 1;
+  /// Calls it holds waiting beyond max_calls, from its hello ("max_waiting"; absent: 1).
+  std::size_t max_waiting = 1;
   bool recycle_pending = false;         // recycle once its calls are done
   std::uint64_t calls_served = 0;
   std::uint64_t recycle_after = 0;      // calls before it is recycled, 0 = never

@@ -194,7 +194,7 @@ Worker* WorkerPool::pick_worker(const PoolCall& call) {
   if (!call.idempotent || settings_.pipeline_depth < 2 || busy_or_starting < settings_.max_workers) return nullptr;
   for (auto& [id, w] : workers_) {
     if (w->lost() || w->state != Worker::State::busy || w->recycle_pending) continue;
-    if (w->calls.size() >= w->max_calls + settings_.pipeline_depth - 1) continue;
+    if (w->calls.size() >= w->max_calls + std::min(settings_.pipeline_depth - 1, w->max_waiting)) continue;
     if (!best || w->calls.size() < best->calls.size()) best = w.get();
   }
   return best;
@@ -314,6 +314,8 @@ void WorkerPool::on_ready(Worker& worker, const json& hello) {
   worker.state = Worker::State::idle;
   // Bounded like the worker's own setting, so a confused hello cannot make us flood it.
   if (auto max_calls = optional_uint(hello, "max_calls")) worker.max_calls = std::clamp<std::size_t>(*max_calls, 1, 256);
+  // What the worker holds waiting bounds the pipeline: sending more would get calls refused as busy.
+  worker.max_waiting = std::clamp<std::size_t>(optional_uint(hello, "max_waiting").value_or(1), 0, 256);
   worker.idle_since = worker.last_pong = worker.last_heard = Clock::now();
   double micros = std::chrono::duration<double, std::micro>(worker.ready_at() - worker.started_at()).count();
   spawn_to_ready_us_.add(micros);

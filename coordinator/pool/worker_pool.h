@@ -38,7 +38,7 @@ struct PoolSettings {
   /// Calls a worker may hold at once: 1 = one at a time; 2 = the next idempotent call waits in the
   /// worker so it does not idle for a round trip between calls. Only used when every worker is busy
   /// and the pool cannot grow.
-  std::size_t pipeline_depth = 2;
+  std::size_t pipeline_depth = 8;
   std::chrono::milliseconds cancel_grace{500};
   std::chrono::milliseconds ping_interval{1000};
   std::chrono::milliseconds ping_timeout{3000};

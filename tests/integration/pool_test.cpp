@@ -348,7 +348,8 @@ TEST_CASE("autoscaling: a burst of slow calls grows the pool to max, idleness sh
 }
 
 TEST_CASE("a full queue answers 'server busy' instead of growing without bound") {
-  auto client = start_mcpd({"--workers", workers_config("testkit", {{"min_workers", 1}, {"max_workers", 1}, {"max_queue", 1}})});
+  auto client = start_mcpd({"--workers", workers_config("testkit", {{"min_workers", 1}, {"max_workers", 1}, {"max_queue", 1},
+                                                                     {"pipeline_depth", 2}})});
   client->initialize();
   REQUIRE(eventually([&] { return live_pids(*client, "testkit", "idle").size() == 1; }));
   std::vector<json> ids;

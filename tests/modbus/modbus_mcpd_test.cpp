@@ -301,15 +301,21 @@ TEST_CASE("the Modbus worker runs calls side by side: max_calls in hello, one mo
   REQUIRE(fast);
   CHECK((*fast)["type"] == "result");
   CHECK((*fast)["structured"]["registers"][0] == 1234);
-  // Two running and one waiting are held; the next is refused.
-  worker.call("c3", "modbus_read", hung);
-  worker.call("c4", "modbus_read", hung);
-  worker.call("c5", "modbus_read", hung);
-  auto busy = worker.wait_outcome("c5", 10s);
+  // Two running and as many waiting as the hello announced are held; the next is refused.
+  REQUIRE(hello->contains("max_waiting"));
+  const int waiting = (*hello)["max_waiting"].get<int>();
+  std::vector<std::string> held = {"c1"};
+  for (int i = 0; i < 1 + waiting; ++i) {
+    held.push_back("h" + std::to_string(i));
+    worker.call(held.back(), "modbus_read", hung);
+  }
+  worker.call("over", "modbus_read", hung);
+  auto busy = worker.wait_outcome("over", 10s);
   REQUIRE(busy);
   CHECK((*busy)["kind"] == "busy");
-  CHECK(has((*busy)["message"], "holds at most 3 calls (2 running, one waiting)"));
-  for (const char* id : {"c1", "c3", "c4"}) {
+  CHECK(has((*busy)["message"], "holds at most " + std::to_string(2 + waiting) + " calls (2 running, " +
+                                    std::to_string(waiting) + " waiting)"));
+  for (const auto& id : held) {
     CAPTURE(id);
     worker.send({{"type", "cancel"}, {"id", id}});
     auto outcome = worker.wait_outcome(id, 10s);

@@ -166,10 +166,10 @@ TEST_CASE("a worker with an invalid MCPD_WORKER_CONFIG exits 2 naming the key") 
 // ---------------------------------------------------------------------------------------------
 // Hello and calls
 
-TEST_CASE("hello comes first, with protocol 1, the kind, the worker's pid and its tool names") {
+TEST_CASE("hello comes first, with protocol 2, the kind, the worker's pid and its tool names") {
   Started parser("parser");
   CHECK(parser.worker.history().front() == parser.hello);
-  CHECK(parser.hello["protocol"] == 1);
+  CHECK(parser.hello["protocol"] == 2);
   CHECK(parser.hello["kind"] == "parser");
   CHECK(parser.hello["version"] == "0.1.0");
   CHECK(parser.hello["pid"] == parser.worker.pid());
@@ -250,12 +250,15 @@ TEST_CASE("a call to a tool the worker does not serve is answered unknown_tool")
   CHECK((*next)["type"] == "result");
 }
 
-TEST_CASE("one call runs and one waits; a third is answered busy, and both held calls finish in order") {
+TEST_CASE("one call runs and max_waiting wait; the next is answered busy, and the held calls finish in order") {
   Started s("testkit");
+  REQUIRE(s.hello.contains("max_waiting"));
+  const int waiting = s.hello["max_waiting"].get<int>();
+  CHECK(waiting >= 1);
   s.worker.call("c1", "test_sleep", {{"ms", 400}});
-  s.worker.call("c2", "test_echo", {{"value", 1}});
-  s.worker.call("c3", "test_echo", {{"value", 2}});
-  auto busy = s.worker.wait_outcome("c3", 1s);
+  for (int i = 0; i < waiting; ++i) s.worker.call("w" + std::to_string(i), "test_echo", {{"value", i}});
+  s.worker.call("over", "test_echo", {{"value", -1}});
+  auto busy = s.worker.wait_outcome("over", 1s);
   REQUIRE(busy);
   CHECK((*busy)["kind"] == "busy");
   CHECK(contains((*busy)["message"], "c1"));
@@ -263,9 +266,11 @@ TEST_CASE("one call runs and one waits; a third is answered busy, and both held 
   REQUIRE(first);
   CHECK((*first)["type"] == "result");
   CHECK((*first)["structured"]["slept_ms"] == 400);
-  auto second = s.worker.wait_outcome("c2");
-  REQUIRE(second);
-  CHECK((*second)["structured"]["value"] == 1);
+  for (int i = 0; i < waiting; ++i) {
+    auto held = s.worker.wait_outcome("w" + std::to_string(i));
+    REQUIRE(held);
+    CHECK((*held)["structured"]["value"] == i);
+  }
 }
 
 TEST_CASE("a waiting call that is cancelled never starts and is answered at once") {
@@ -724,7 +729,7 @@ TEST_CASE("with test hooks off, test_fault refuses and the fault variables are i
   WorkerHarness::Options options;  // test_hooks false
   options.env = {"MCPD_TEST_WORKER_FAULT=exit_before_hello", "MCPD_TEST_WORKER_DIVERGE=1"};
   Started s("testkit", options);
-  CHECK(s.hello["protocol"] == 1);
+  CHECK(s.hello["protocol"] == 2);
   for (const char* fault : {"crash", "exit", "hang", "garbage"}) {
     std::string id = std::string("c-") + fault;
     s.worker.call(id, "test_fault", {{"fault", fault}});

@@ -63,6 +63,9 @@ constexpr const char* kDivergeEnv = "MCPD_TEST_WORKER_DIVERGE";
 constexpr milliseconds kTelemetryInterval{100};
 constexpr milliseconds kProgressInterval{50};
 constexpr std::size_t kMaxQueuedLogs = 1000;
+/// Calls a worker holds waiting beyond those running (announced in hello as max_waiting): the
+/// coordinator pipelines at most this many, so a worker goes from call to call without a round trip.
+constexpr std::size_t kMaxWaiting = 8;
 // After a shutdown frame, how long past its deadline a running call may take before we exit anyway
 // (the deadline itself has cancelled it by then).
 constexpr milliseconds kShutdownGrace{500};
@@ -285,12 +288,13 @@ class CallRunner {
       return;
     }
     std::unique_lock lock(mutex_);
-    if (jobs_.size() + actives_.size() >= concurrency_ + 1) {
+    if (jobs_.size() + actives_.size() >= concurrency_ + kMaxWaiting) {
       std::string running = !actives_.empty() ? actives_.front().id : jobs_.front().request.id;
       lock.unlock();
       send_error(call.id, "busy", "worker is busy with call '" + running + "' and holds at most " +
-                                      std::to_string(concurrency_ + 1) + " calls (" + std::to_string(concurrency_) +
-                                      " running, one waiting)");
+                                      std::to_string(concurrency_ + kMaxWaiting) + " calls (" +
+                                      std::to_string(concurrency_) + " running, " + std::to_string(kMaxWaiting) +
+                                      " waiting)");
       return;
     }
     Job job{std::move(call), tool, CancelToken{}, std::nullopt};
@@ -962,7 +966,8 @@ int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<v
                   {"version", MCPD_VERSION},
                   {"pid", ::getpid()},
                   {"tools", names},
-                  {"max_calls", std::max<std::size_t>(max_concurrent_calls, 1)}});
+                  {"max_calls", std::max<std::size_t>(max_concurrent_calls, 1)},
+                  {"max_waiting", kMaxWaiting}});
   }
 
   Counters counters;
