@@ -27,7 +27,7 @@ apt_packages=(
   libboost1.81-dev nlohmann-json3-dev libtree-sitter-dev libgit2-dev libb2-dev libmodbus-dev
   libsqlite3-dev libcpp-httplib-dev doctest-dev libre2-dev libseccomp-dev
   ripgrep python3 python3-pymodbus python3-serial-asyncio mbpoll
-  clang libclang-rt-14-dev ccache
+  clang libclang-rt-14-dev ccache valgrind
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -174,6 +174,13 @@ case "$step" in
   test) run_tests ;;
   sanitize) MCPD_CI_PASSES=asan,tsan run_tests ;;
   soak) "$top/tools/soak.sh" ;;
-  bench) "$top/tools/bench.sh"; fuzz_pass "${MCPD_FUZZ_SECONDS:-300}" ;;
+  bench)
+    # The peer the pool is measured against: the official TypeScript SDK's echo server, pinned by
+    # tools/sdk_echo/package-lock.json; installed once.
+    if ! cmp -s "$top/tools/sdk_echo/package-lock.json" "$top/tools/sdk_echo/node_modules/.package-lock.json.installed" 2>/dev/null; then
+      (cd "$top/tools/sdk_echo" && npm ci --no-audit --no-fund --loglevel=error >&2 &&
+        cp package-lock.json node_modules/.package-lock.json.installed)
+    fi
+    "$top/tools/bench.sh"; fuzz_pass "${MCPD_FUZZ_SECONDS:-300}" ;;
   *) echo "usage: $0 [build|demo|test|sanitize|bench|soak]" >&2; exit 2 ;;
 esac

@@ -123,6 +123,12 @@ JsonText parse_json_text(std::string_view text, std::size_t max_depth) {
     out.too_deep = true;
     return out;
   }
+  // nlohmann's lexer takes a NUL byte as the end of its input, so "{}\0anything" would pass; a NUL
+  // is never valid JSON text (inside a string it must be escaped).
+  if (const void* nul = std::memchr(text.data(), '\0', text.size())) {
+    out.error = "syntax error: NUL byte at byte " + std::to_string(static_cast<const char*>(nul) - text.data());
+    return out;
+  }
   try {
     out.value = json::parse(text.begin(), text.end());
     out.ok = true;

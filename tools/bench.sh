@@ -105,6 +105,29 @@ for entry in "${files[@]}"; do
   done
 done
 
+# (f) the smallest call there is, an echo, on three servers driven by the same client, rounds
+# alternating: mcpd's pool, mcpd's legacy path, and the official TypeScript SDK's stdio server
+# (tools/sdk_echo, installed by ./setup.sh bench).
+echo_pool=("${mcpd[@]}" --test_tools true --cache_enabled false --mode pool --workers '{"testkit":{"min_workers":2,"max_workers":2}}')
+echo_legacy=("${mcpd[@]}" --test_tools true --cache_enabled false --mode legacy)
+for round in $(seq "$rounds"); do
+  load "f_echo_pool_r$round" --duration "$dur" --warmup 500 --concurrency 32 --tool test_echo --args '{"value":"v{k}"}' \
+    --json -- "${echo_pool[@]}"
+  load "f_echo_legacy_r$round" --duration "$dur" --warmup 500 --concurrency 32 --tool test_echo --args '{"value":"v{k}"}' \
+    --json -- "${echo_legacy[@]}"
+  if [ -d "$top/tools/sdk_echo/node_modules" ]; then
+    load "f_echo_sdk_r$round" --duration "$dur" --warmup 500 --concurrency 32 --tool echo --args '{"value":"v{k}"}' \
+      --json -- node "$top/tools/sdk_echo/server.js"
+  fi
+done
+
+# (g) instructions per call (callgrind, mcpd and its workers), which repeat where times do not.
+if command -v valgrind >/dev/null 2>&1; then
+  if [ "$quick" = 1 ]; then ipc=(env MCPD_IPC_SMALL=50 MCPD_IPC_LARGE=150); else ipc=(env); fi
+  "${ipc[@]}" python3 "$top/tools/instructions_per_call.py" "$bin" "$raw/g_instructions.json" 2> "$raw/g_instructions.txt" ||
+    echo "$?" > "$raw/g_instructions.exit"
+fi
+
 elapsed=$(( $(date +%s) - started ))
 python3 - "$raw" "$results" "$top" "$elapsed" "$rounds" <<'PY'
 import glob, json, os, statistics, subprocess, sys
@@ -190,6 +213,54 @@ w("")
 for c in (1, 32):
     w(f"- concurrency {c}, hits: `{cmd(f'b_cache_hit_c{c}_r1')}`; misses: the same with `--args '{{\"language\":\"c\",\"code\":\"int x{{k}};\"}}'`")
 w("")
+
+# (f)
+w("## The smallest call: an echo on mcpd's pool, mcpd's legacy path and the official TypeScript SDK\n")
+w("Closed loop at concurrency 32, the same client (mcp-load) for each; medians of the rounds. mcpd runs "
+  "`test_echo` (cache off; the pool with 2 testkit workers), the SDK its own stdio server with one `echo` tool "
+  "(`tools/sdk_echo`, the SDK pinned by its lock file).\n")
+w("| server | calls/s | p50 µs | p99 µs | server CPU µs/call | throughput vs the SDK |")
+w("|---|---|---|---|---|---|")
+echo = {}
+for side in ("pool", "legacy", "sdk"):
+    runs = [x for x in (load(f"f_echo_{side}_r{i}") for i in range(1, rounds + 1)) if x]
+    if runs:
+        echo[side] = {"t": med([x["throughput_per_s"] for x in runs]), "p50": med([x["latency_us"]["p50"] for x in runs]),
+                      "p99": med([x["latency_us"]["p99"] for x in runs]),
+                      "cpu": med([x["server_resources"]["cpu_us_per_call"] for x in runs])}
+for side, label in (("pool", "mcpd, pool"), ("legacy", "mcpd, legacy"), ("sdk", "TypeScript SDK")):
+    if side not in echo:
+        w(f"| {label} | not run (see the raw reports) |||||")
+        continue
+    e = echo[side]
+    vs = f"**{e['t'] / echo['sdk']['t']:.2f}x**" if "sdk" in echo else "-"
+    w(f"| {label} | {e['t']:.0f} | {e['p50']:.0f} | {e['p99']:.0f} | {e['cpu']:.1f} | {vs} |")
+if "pool" in echo and "legacy" in echo:
+    w(f"\nPool vs legacy on the echo: throughput **{echo['pool']['t'] / echo['legacy']['t']:.2f}x**, server CPU per call "
+      f"**{echo['pool']['cpu'] / echo['legacy']['cpu']:.2f}x**.")
+w("")
+for side in ("pool", "legacy", "sdk"):
+    if os.path.exists(os.path.join(raw, f"f_echo_{side}_r1.cmd")):
+        w(f"- {side}: `{cmd(f'f_echo_{side}_r1')}`")
+w("")
+
+# (g)
+w("## Instructions per call (callgrind)\n")
+try:
+    ipc = json.load(open(os.path.join(raw, "g_instructions.json")))
+except (OSError, ValueError):
+    ipc = None
+if not ipc:
+    w("Not measured (valgrind missing, or the run failed: see g_instructions.txt).\n")
+else:
+    w("Counted in mcpd and in each worker it starts (workers under callgrind through wrappers, seccomp off), "
+      "once with few and once with many calls: the difference per call, so start-up cancels out. Concurrency 8, "
+      "cache off unless a hit. `tools/instructions_per_call.py`.\n")
+    w("| case | coordinator | workers | total |")
+    w("|---|---|---|---|")
+    for r in ipc:
+        w(f"| {r['case']} | {r['coordinator']:,.0f} | {r['workers']:,.0f} | **{r['total']:,.0f}** |")
+    w("")
 
 # (c, e)
 w("## Chaos: a parser worker SIGKILLed every 250 ms under load\n")

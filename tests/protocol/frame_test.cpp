@@ -331,8 +331,7 @@ TEST_CASE("check_json_text takes exactly what nlohmann's parser takes") {
       "[\"caf\xC3\xA9\",\"\xE2\x82\xAC\",\"\xF0\x9F\x98\x80\",{},[[]],0]",
       R"(  {"k" : [ 1 , { "n" : null } ] }  )",
       "\"plain\"", "12", "-0", "true"};
-  // No NUL: nlohmann's parser takes one as the end of its input, where a NUL is in fact an error.
-  const std::string bytes = "{}[]\":,.-+eE0123456789tfnu\\ \t\n\x01\x7F\x80\xBF\xC0\xC2\xE0\xED\xF0\xF4\xF5\xFF";
+  const std::string bytes = std::string(1, '\0') + "{}[]\":,.-+eE0123456789tfnu\\ \t\n\x01\x7F\x80\xBF\xC0\xC2\xE0\xED\xF0\xF4\xF5\xFF";
   std::size_t judged = 0;
   auto judge = [&](const std::string& text) {
     bool ours = !check_json_text(text).has_value();
@@ -356,6 +355,7 @@ TEST_CASE("check_json_text takes exactly what nlohmann's parser takes") {
     }
   }
   CHECK(judged > 15000);
+  CHECK(parse_json_text(std::string("{}\0garbage", 10)).error == "syntax error: NUL byte at byte 2");
   bool too_deep = false;
   CHECK(check_json_text(std::string(600, '[') + std::string(600, ']'), 512, &too_deep).has_value());
   CHECK(too_deep);
