@@ -20,6 +20,7 @@
 
 #include "temp_dir.h"
 #include "testkit_tools.h"
+#include "tool_runner.h"
 #include "worker_harness.h"
 #include "worker_runtime.h"
 
@@ -787,4 +788,28 @@ TEST_CASE("no worker is left behind: this test process has no child, zombie or n
     if (ppid == ::getpid()) children.push_back(line);
   }
   CHECK_MESSAGE(children.empty(), children.size() << " children left, first: " << (children.empty() ? "" : children[0]));
+}
+
+TEST_CASE("result_body serializes a result exactly as MCP has it, the text escaped as nlohmann escapes it") {
+  mcpd::Tool with_schema;
+  with_schema.name = "t";
+  with_schema.output_schema = {{"type", "object"}};
+  mcpd::ToolResult result;
+  result.structured = {{"s", std::string("quote \" backslash \\ nl \n tab \t bell \x07 del \x7f caf\xC3\xA9 bad \xFF")},
+                       {"n", {1, 2.5, -3}}};
+  json body = json::parse(mcpd::result_body(with_schema, result));
+  std::string dumped = result.structured.dump(-1, ' ', false, json::error_handler_t::replace);
+  CHECK(body["isError"] == false);
+  CHECK(body["content"][0]["type"] == "text");
+  CHECK(body["content"][0]["text"] == dumped);
+  CHECK(body["structuredContent"] == json::parse(dumped));
+  CHECK(mcpd::result_body(with_schema, result).find(json(dumped).dump()) != std::string::npos);
+
+  mcpd::Tool plain;
+  plain.name = "p";
+  mcpd::ToolResult text_only;
+  text_only.text = "line\nnext \x01";
+  json plain_body = json::parse(mcpd::result_body(plain, text_only));
+  CHECK(plain_body["content"][0]["text"] == "line\nnext \x01");
+  CHECK_FALSE(plain_body.contains("structuredContent"));
 }

@@ -21,12 +21,6 @@ bool is_word_byte(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' || c >= 0x80;
 }
 
-std::array<std::size_t, 2048> filled(std::size_t value) {
-  std::array<std::size_t, 2048> out;
-  out.fill(value);
-  return out;
-}
-
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
 
 /// One pass over a source, tracking what the parse stack could hold. It errs on the side of
@@ -64,7 +58,22 @@ class BoundsScanner {
   std::size_t word_start_ = std::string_view::npos, word_end_ = std::string_view::npos;  // the last word
   char last_ = '\n';  // the last code byte: 'w' for a word or a string
   std::map<std::string, std::size_t> missing_;  // for raw strings and comments
-  std::array<std::size_t, 2048> missing_strings_ = filled(std::string_view::npos);  // by skip_string's key
+  // By skip_string's key: the earliest start from which that kind of string is known to have no end.
+  // A handful of keys ever occur, so a short list beats a 2048-entry table filled on every call.
+  std::vector<std::pair<std::size_t, std::size_t>> missing_strings_;
+  std::size_t missing_from(std::size_t key) const {
+    for (const auto& [k, at] : missing_strings_)
+      if (k == key) return at;
+    return std::string_view::npos;
+  }
+  void set_missing_from(std::size_t key, std::size_t at) {
+    for (auto& [k, v] : missing_strings_)
+      if (k == key) {
+        v = at;
+        return;
+      }
+    missing_strings_.emplace_back(key, at);
+  }
   std::vector<std::uint64_t> else_chain_;  // by bracket depth: `else` in a row at that level  // closer -> the earliest start it is missing after
 
   char at(std::size_t k) const { return k < text_.size() ? text_[k] : '\0'; }
@@ -146,7 +155,7 @@ class BoundsScanner {
   void skip_string(char quote, std::size_t length, bool escapes, bool one_line, bool code_inside) {
     std::size_t key = static_cast<unsigned char>(quote) << 3 | (length == 3) << 2 | escapes << 1 | one_line;
     std::size_t end = std::string_view::npos;
-    if (i_ < missing_strings_[key]) {
+    if (i_ < missing_from(key)) {
       for (std::size_t k = i_ + length; k < text_.size(); ++k) {
         char c = text_[k];
         if (escapes && c == '\\') {
@@ -161,7 +170,7 @@ class BoundsScanner {
       }
     }
     if (end == std::string_view::npos) {
-      missing_strings_[key] = i_;
+      set_missing_from(key, i_);
       return unterminated();
     }
     code_unit();
