@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 
 #include "json_access.h"
+#include "json_text.h"
 #include "jsonrpc.h"
 #include "line_reader.h"
 #include "log.h"
@@ -603,8 +604,9 @@ void McpServer::deliver(const std::string& request_key, const CallOutcome& outco
       // an identical call in flight; miss: ran, and was stored; bypass: ran, and is not cacheable
       // (policy, cache off, or an unreadable path).
       const std::string& body = outcome.body;
-      std::string meta = std::string(R"(,"_meta":{"mcpd/cache":")") + cache_state + R"(","mcpd/path":)" +
-                         json(outcome.path).dump() + "}}";
+      std::string meta = std::string(R"(,"_meta":{"mcpd/cache":")") + cache_state + R"(","mcpd/path":)";
+      append_json_string(meta, outcome.path);
+      meta += "}}";
       std::size_t size = body.size() + meta.size() - 1;
       if (body.size() < 2 || body.back() != '}') {
         ++stats.failed;

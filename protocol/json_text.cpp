@@ -314,15 +314,15 @@ class JsonChecker {
       ++p_;
       if (!digits()) return fail("invalid number; expected a digit after '.'");
     }
-    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
+    bool exponent = p_ != end_ && (*p_ == 'e' || *p_ == 'E');
+    if (exponent) {
       ++p_;
       if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
       if (!digits()) return fail("invalid number; expected a digit in the exponent");
-      // Past a double's range is fine by the grammar, but nlohmann's parser (and so our clients'
-      // parsers) refuse it: so do we. Only numbers with an exponent can get there in few bytes.
-      std::string copy(reinterpret_cast<const char*>(start), static_cast<std::size_t>(p_ - start));
-      if (std::isinf(std::strtod(copy.c_str(), nullptr))) return fail("number out of range");
-    } else if (p_ - start > 308) {
+    }
+    // Past a double's range is fine by the grammar, but nlohmann's parser (and so our clients'
+    // parsers) refuse it: so do we. Only an exponent or over 308 digits can get there.
+    if (exponent || p_ - start > 308) {
       std::string copy(reinterpret_cast<const char*>(start), static_cast<std::size_t>(p_ - start));
       if (std::isinf(std::strtod(copy.c_str(), nullptr))) return fail("number out of range");
     }
@@ -341,5 +341,33 @@ std::optional<std::string> check_json_text(std::string_view text, std::size_t ma
   if (too_deep) *too_deep = false;
   return JsonChecker(text, max_depth).run(too_deep);
 }
+
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xF];
+    }
+  }
+  out.append(text.data() + run, text.size() - run);
+  out += '"';
+}
+
 
 }  // namespace mcpd

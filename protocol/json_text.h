@@ -42,6 +42,11 @@ struct JsonText {
 /// Parses one JSON text after checking UTF-8 and nesting depth. Never throws for bad input.
 JsonText parse_json_text(std::string_view text, std::size_t max_depth = default_max_json_depth);
 
+/// Appends `text` (well-formed UTF-8, as nlohmann's dump with the replace handler writes it) as a
+/// JSON string, escaping what JSON requires and nothing else, as nlohmann does: runs of plain bytes
+/// are copied whole instead of going through a json value and its serializer byte by byte.
+void append_json_string(std::string& out, std::string_view text);
+
 /// Checks that `text` is exactly one JSON text (UTF-8, nesting within max_depth) without building
 /// a value: for bytes that are passed on as they are. nullopt if it is; else why not, worded as
 /// parse_json_text words it. `too_deep` (optional) is set when nesting alone was refused.

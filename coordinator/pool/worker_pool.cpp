@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "json_access.h"
+#include "json_text.h"
 #include "log.h"
 
 namespace mcpd::pool {
@@ -230,9 +231,9 @@ void WorkerPool::dispatch() {
     // Written out by hand: a json object around the arguments would copy them first.
     constexpr auto replace = json::error_handler_t::replace;
     std::string frame = R"({"type":"call","id":)";
-    frame += json(call->id).dump(-1, ' ', false, replace);
+    append_json_string(frame, call->id);
     frame += R"(,"tool":)";
-    frame += json(call->tool).dump(-1, ' ', false, replace);
+    append_json_string(frame, call->tool);
     frame += R"(,"arguments":)";
     frame += call->arguments.dump(-1, ' ', false, replace);
     frame += R"(,"deadline_ms":)";
