@@ -63,6 +63,7 @@ constexpr const char* kDivergeEnv = "MCPD_TEST_WORKER_DIVERGE";
 constexpr milliseconds kTelemetryInterval{100};
 constexpr milliseconds kProgressInterval{50};
 constexpr std::size_t kMaxQueuedLogs = 1000;
+constexpr int kDebugRank = 0;  // log_level_rank("debug"), the lowest: asked per call, so not looked up
 /// Calls a worker holds waiting beyond those running (announced in hello as max_waiting): the
 /// coordinator pipelines at most this many, so a worker goes from call to call without a round trip.
 constexpr std::size_t kMaxWaiting = 8;
@@ -480,7 +481,7 @@ class CallRunner {
       telemetry_.log(level, message, {{"call", call.id}});
     };
 
-    const bool debug = telemetry_.wants(log_level_rank("debug"));
+    const bool debug = telemetry_.wants(kDebugRank);
     if (debug) telemetry_.log("debug", "call started", {{"call", call.id}, {"tool", tool.name}});
     auto started = Clock::now();
     ToolRun outcome;
