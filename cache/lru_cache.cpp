@@ -20,24 +20,58 @@ LruCache::LruCache(Limits limits, Clock clock) : limits_(limits), clock_(std::mo
 }
 
 std::shared_ptr<const std::string> LruCache::get(const CacheKey& key) {
+  auto found = find(key);
+  return found ? std::move(found->value) : nullptr;
+}
+
+std::optional<LruCache::Found> LruCache::find(const CacheKey& key) {
   const auto found = index_.find(key);
   if (found == index_.end()) {
     ++counters_.misses;
-    return nullptr;
+    return std::nullopt;
   }
   const List::iterator it = found->second;
   if (clock_() >= it->expires) {
     ++counters_.misses;
     ++counters_.expirations;
     remove(it);
-    return nullptr;
+    return std::nullopt;
   }
   ++counters_.hits;
   lru_.splice(lru_.begin(), lru_, it);
-  return it->value;
+  return Found{it->value, it->voucher};
 }
 
-bool LruCache::put(const CacheKey& key, std::string value, std::chrono::milliseconds ttl) {
+bool LruCache::erase_vouched(const CacheKey& key, const Voucher* voucher) {
+  const auto found = index_.find(key);
+  if (found == index_.end() || found->second->voucher.get() != voucher) return false;
+  remove(found->second);
+  ++counters_.invalidations;
+  return true;
+}
+
+void LruCache::hit_was_stale() {
+  if (counters_.hits > 0) --counters_.hits;
+  ++counters_.misses;
+  ++counters_.stale;
+}
+
+std::size_t LruCache::erase_vouched(const std::function<bool(const Voucher&)>& drop) {
+  std::size_t dropped = 0;
+  for (auto it = lru_.begin(); it != lru_.end();) {
+    const auto next = std::next(it);
+    if (it->voucher && drop(*it->voucher)) {
+      remove(it);
+      ++dropped;
+    }
+    it = next;
+  }
+  counters_.invalidations += dropped;
+  return dropped;
+}
+
+bool LruCache::put(const CacheKey& key, std::string value, std::chrono::milliseconds ttl,
+                   std::shared_ptr<const Voucher> voucher) {
   // The old value goes first: it must not survive a rejected put, and must not be counted as evicted.
   if (const auto found = index_.find(key); found != index_.end()) remove(found->second);
 
@@ -50,7 +84,7 @@ bool LruCache::put(const CacheKey& key, std::string value, std::chrono::millisec
 
   if (ttl.count() <= 0) ttl = limits_.default_ttl;
   lru_.push_front(Entry{key, std::make_shared<const std::string>(std::move(value)), clock_() + ttl,
-                        charge});
+                        charge, std::move(voucher)});
   index_.emplace(key, lru_.begin());
   bytes_ += charge;
   ++counters_.inserts;
@@ -110,6 +144,8 @@ nlohmann::json LruCache::stats_json() const {
       {"expirations", s.expirations},
       {"rejected", s.rejected},
       {"inserts", s.inserts},
+      {"invalidations", s.invalidations},
+      {"stale", s.stale},
       {"bytes", s.bytes},
       {"entries", s.entries},
       {"max_bytes", s.max_bytes},

@@ -21,6 +21,11 @@
 //   non-idempotent tools and partial results are not cached (the router's policy, not this class's).
 // - Stats. hits and misses count get calls; inserts counts stored puts (replacements included);
 //   clear() and erase() drop entries but keep the counters.
+// - Vouched entries. An entry may carry a Voucher: which process computed it, the state of what it
+//   depends on there (an opaque token, such as a watched tree's generation) and a tag naming that
+//   thing (a directory). Such an entry is only as good as its owner says: the caller asks the owner
+//   before serving it, and drops entries with erase_vouched() when an owner reports a change or dies.
+//   Dropped entries count as invalidations.
 // - Clock. Time comes from the injected Clock (default steady_clock::now), so tests use a fake one.
 #pragma once
 
@@ -30,6 +35,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -38,6 +44,14 @@
 #include "cache_key.h"
 
 namespace mcpd {
+
+/// Who vouches for a cached answer whose validity only the process that computed it can judge
+/// (CachePolicy::custom): see the contract above.
+struct Voucher {
+  std::string owner;  // e.g. "search#3" (a worker) or "legacy" (the coordinator's own threads)
+  std::string state;  // the owner's token for what the answer depended on when it was computed
+  std::string tag;    // what that is (an absolute directory), or "" when the owner pushes no changes
+};
 
 class LruCache {
  public:
@@ -61,6 +75,8 @@ class LruCache {
     std::uint64_t expirations = 0;
     std::uint64_t rejected = 0;
     std::uint64_t inserts = 0;
+    std::uint64_t invalidations = 0;  // vouched entries dropped because their owner said so
+    std::uint64_t stale = 0;          // lookups that found an entry its owner then called stale
     std::size_t bytes = 0;
     std::size_t entries = 0;
     std::size_t max_bytes = 0;
@@ -82,7 +98,25 @@ class LruCache {
 
   /// Stores value under key for ttl (zero: limits.default_ttl), evicting as the contract says.
   /// Returns false when the value was rejected as oversize.
-  bool put(const CacheKey& key, std::string value, std::chrono::milliseconds ttl = {});
+  bool put(const CacheKey& key, std::string value, std::chrono::milliseconds ttl = {},
+           std::shared_ptr<const Voucher> voucher = nullptr);
+
+  /// A live entry as get() finds it (counted and touched the same way), with its voucher.
+  struct Found {
+    std::shared_ptr<const std::string> value;
+    std::shared_ptr<const Voucher> voucher;  // null for an entry that needs none
+  };
+  std::optional<Found> find(const CacheKey& key);
+
+  /// Removes key's entry only if it is still the one `voucher` vouches for (a newer one stays).
+  bool erase_vouched(const CacheKey& key, const Voucher* voucher);
+
+  /// Counts the last hit as a miss after all: its owner found it stale.
+  void hit_was_stale();
+
+  /// Removes every vouched entry for which `drop` says so (O(entries)); returns how many, each
+  /// counted as an invalidation.
+  std::size_t erase_vouched(const std::function<bool(const Voucher&)>& drop);
 
   /// Whether key has a live entry; touches neither recency nor counters.
   bool contains(const CacheKey& key) const;
@@ -99,7 +133,7 @@ class LruCache {
 
   Stats stats() const;
   /// stats() as {"hits", "misses", "evictions", "expirations", "rejected", "inserts", "bytes",
-  /// "entries", "max_bytes", "max_entries", "default_ttl_ms", "hit_ratio"}.
+  /// "invalidations", "entries", "max_bytes", "max_entries", "default_ttl_ms", "hit_ratio"}.
   nlohmann::json stats_json() const;
 
   const Limits& limits() const { return limits_; }
@@ -115,6 +149,7 @@ class LruCache {
     std::shared_ptr<const std::string> value;
     std::chrono::steady_clock::time_point expires;
     std::size_t charge;
+    std::shared_ptr<const Voucher> voucher;
   };
   using List = std::list<Entry>;  // front = most recently used
 

@@ -5,8 +5,11 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "lru_cache.h"
 #include "tool.h"
 
 namespace mcpd {
@@ -34,6 +37,9 @@ struct CallOutcome {
   std::string error;  // otherwise: a message a user can act on
   std::string path;   // which path ran it: "legacy" or "pool"
   int retries = 0;    // times the pool re-ran it on another worker after a worker died
+  /// When ok and the tool is CachePolicy::custom: who vouches for a cached copy and with what
+  /// state; null when the answer must not be cached (the owner gave no state).
+  std::shared_ptr<const Voucher> voucher;
 };
 
 class Executor {
@@ -48,6 +54,20 @@ class Executor {
   virtual void cancel(const std::string& call_id) { (void)call_id; }
   /// Stops taking calls and releases resources (worker processes); `done` runs on the loop after.
   virtual void shutdown(std::function<void()> done) { done(); }
+  /// Asks the owner of a vouched answer whether `voucher.state` is still the state a call of `tool`
+  /// with `arguments` depends on. `done(true)` when it is; false when not, or when the owner is gone
+  /// or does not answer in time. Invoked once, on the server's event loop.
+  virtual void revalidate(const Tool& tool, const json& arguments, const Voucher& voucher,
+                          std::function<void(bool current)> done) {
+    (void)tool;
+    (void)arguments;
+    (void)voucher;
+    done(false);
+  }
+  /// Owners' news, on the loop: `owner` saw a change under each of `tags`, or, with no tags, is
+  /// gone, and so is the validity of every answer it vouched for.
+  using Invalidated = std::function<void(const std::string& owner, const std::vector<std::string>& tags)>;
+  virtual void on_invalidated(Invalidated listener) { (void)listener; }
   /// Counters for the status tool.
   virtual json status() const { return json::object(); }
 };

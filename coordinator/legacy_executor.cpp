@@ -58,12 +58,26 @@ void LegacyExecutor::execute(CallRequest request, Done done) {
     if (request.cancel.cancelled()) {
       outcome.status = CallOutcome::Status::cancelled;
     } else {
+      // The state before the handler runs (tool.h, CachePolicy::custom), on this thread: the event
+      // loop never runs a family's key.
+      std::optional<CacheVoucher> voucher;
+      if (request.tool->cache == CachePolicy::custom) voucher = cache_voucher(*request.tool, request.arguments, config_.roots);
       outcome = to_outcome(*request.tool, run_tool(*request.tool, request.arguments, context));
+      if (voucher && outcome.status == CallOutcome::Status::ok)
+        outcome.voucher = std::make_shared<const Voucher>(Voucher{"legacy", std::move(voucher->state), std::move(voucher->tag)});
     }
     outcome.path = "legacy";
     asio::post(loop_, [done = std::move(done), outcome = std::move(outcome)]() mutable {
       done(std::move(outcome));
     });
+  });
+}
+
+void LegacyExecutor::revalidate(const Tool& tool, const json& arguments, const Voucher& voucher,
+                                std::function<void(bool)> done) {
+  asio::post(threads_, [this, &tool, arguments, state = voucher.state, done = std::move(done)]() mutable {
+    bool current = cache_state_current(tool, arguments, config_.roots, state);
+    asio::post(loop_, [done = std::move(done), current] { done(current); });
   });
 }
 

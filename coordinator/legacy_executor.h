@@ -18,6 +18,9 @@ class LegacyExecutor : public Executor {
   LegacyExecutor(boost::asio::io_context& loop, const Config& config);
   ~LegacyExecutor() override;
   void execute(CallRequest request, Done done) override;
+  /// Checks the state on a legacy thread, as the call computed it there.
+  void revalidate(const Tool& tool, const json& arguments, const Voucher& voucher,
+                  std::function<void(bool)> done) override;
   json status() const override;
 
  private:

@@ -119,6 +119,7 @@ struct McpServer::Flight {
   std::string timeout_message;
   std::string tool;
   bool cacheable = false;
+  bool vouched = false;        // CachePolicy::custom: stored only with the owner's voucher
   std::size_t interested = 0;  // requests still waiting; at 0 the execution is cancelled
   std::string leader;          // the request that receives progress
   std::unique_ptr<asio::steady_timer> deadline;
@@ -137,6 +138,10 @@ McpServer::McpServer(asio::io_context& loop, const Config& config, Sink out, Exe
       cache_(LruCache::Limits{static_cast<std::size_t>(config.cache_max_bytes),
                               static_cast<std::size_t>(config.cache_max_entries),
                               std::chrono::milliseconds(config.cache_ttl_ms)}) {
+  std::weak_ptr<bool> still = alive_;
+  executor_.on_invalidated([this, still](const std::string& owner, const std::vector<std::string>& tags) {
+    if (still.lock()) drop_vouched(owner, tags);
+  });
   // Log records become notifications/message for the client. Records can come from any thread;
   // hop to the loop, and never log from inside the forwarder (that would recurse).
   std::weak_ptr<bool> alive = alive_;
@@ -439,48 +444,114 @@ void McpServer::handle_tools_call(std::unique_ptr<ReplyOnce> reply, const json& 
   if (debug_logging())
     log_debug("call received", {{"call", pending->call_id}, {"id", pending->reply->id()}, {"tool", name}});
 
-  // The cache key covers everything the answer depends on: the tool, its canonical arguments and,
-  // for file tools, each file's identity, so an edited file is never served stale.
+  // The cache key covers what the coordinator can see the answer depends on: the tool, its
+  // canonical arguments and, for file tools, each file's identity (a stat), so an edited file is
+  // never served stale. What only the tool's own process can judge (CachePolicy::custom: a watched
+  // tree, a repository's refs) is vouched for by that process, and asked before a hit is served.
   bool cacheable = config_.cache_enabled && tool.cache != CachePolicy::never;
   std::string extra;
   if (cacheable && tool.cache == CachePolicy::files) {
     auto identity = file_identity(tool, arguments);
     if (identity) extra = *identity;
     else cacheable = false;  // the tool will report the bad path itself
-  } else if (cacheable && tool.cache == CachePolicy::custom) {
-    std::optional<std::string> state;
-    try {
-      if (tool.cache_key) state = tool.cache_key(arguments, config_.roots);
-    } catch (const std::exception& e) {
-      log_debug("cache key failed; not caching", {{"tool", name}, {"error", e.what()}});
-    }
-    if (state) extra = *state;
-    else cacheable = false;
   }
   // A call that is not cached joins no other, so its key only has to be unique: the call's serial
   // number, with no hash of its arguments.
   CacheKey key = cacheable ? make_cache_key(name, arguments, extra) : uncached_key(next_call_);
   if (cacheable) {
-    if (auto hit = cache_.get(key)) {
+    if (auto hit = cache_.find(key)) {
       CallOutcome outcome;
       outcome.status = CallOutcome::Status::ok;
       outcome.path = "cache";
-      outcome.body = std::move(*hit);  // stored serialized: a hit is sent without a parse
+      outcome.body = std::move(*hit->value);  // stored serialized: a hit is sent without a parse
       in_flight_[request_key] = std::move(pending);
-      deliver(request_key, outcome, "hit");
+      if (!hit->voucher) {
+        deliver(request_key, outcome, "hit");
+        return;
+      }
+      check_voucher(request_key, tool, std::move(arguments), key, std::move(hit->voucher),
+                    [this, key, request_key, outcome = std::move(outcome)](bool current, const Tool& t, json args) {
+                      if (current) return deliver(request_key, outcome, "hit");
+                      cache_.hit_was_stale();
+                      run_or_join(request_key, t, key, true, std::move(args));
+                    });
       return;
     }
   }
-  pending->flight = key;
-  std::string call_id = pending->call_id;
   in_flight_[request_key] = std::move(pending);
+  run_or_join(request_key, tool, key, cacheable, std::move(arguments));
+}
 
-  bool leader = single_flight_.join(key, [this, request_key](const CallOutcome& outcome) {
-    deliver(request_key, outcome, "joined");
+void McpServer::check_voucher(const std::string& request_key, const Tool& tool, json arguments, const CacheKey& key,
+                              std::shared_ptr<const Voucher> voucher,
+                              std::function<void(bool, const Tool&, json)> then) {
+  std::weak_ptr<bool> alive = alive_;
+  std::string call_id = in_flight_.at(request_key)->call_id;
+  const Tool* t = &tool;  // tools_ never changes while the server runs
+  ++vouchers_checked_;
+  // The arguments go to the owner and come back: the answer to a stale check runs the call.
+  json sent = arguments;
+  executor_.revalidate(tool, sent, *voucher,
+                       [this, alive, request_key, call_id, t, key, voucher, arguments = std::move(arguments),
+                        then = std::move(then)](bool current) mutable {
+                         if (!alive.lock()) return;
+                         auto it = in_flight_.find(request_key);
+                         // Cancelled meanwhile (and its id perhaps reused): nobody waits for this.
+                         if (it == in_flight_.end() || it->second->call_id != call_id) return;
+                         if (!current) {
+                           ++vouchers_stale_;
+                           cache_.erase_vouched(key, voucher.get());
+                         }
+                         then(current, *t, std::move(arguments));
+                       });
+}
+
+void McpServer::drop_vouched(const std::string& owner, const std::vector<std::string>& tags) {
+  auto under = [&tags](const std::string& tag) {
+    for (const auto& t : tags) {
+      if (tag == t || t == "/") return true;
+      if (tag.size() > t.size() && tag.compare(0, t.size(), t) == 0 && tag[t.size()] == '/') return true;
+    }
+    return false;
+  };
+  std::size_t dropped = cache_.erase_vouched([&](const Voucher& v) {
+    // No tags: the owner is gone, and every answer it vouched for with it.
+    return v.owner == owner && (tags.empty() || (!v.tag.empty() && under(v.tag)));
   });
+  if (dropped && debug_logging())
+    log_debug("cache entries invalidated by their owner",
+              {{"owner", owner}, {"entries", dropped}, {"owner_gone", tags.empty()}});
+}
+
+void McpServer::run_or_join(const std::string& request_key, const Tool& tool, const CacheKey& key, bool cacheable,
+                            json arguments) {
+  Pending& pending = *in_flight_.at(request_key);
+  pending.flight = key;
+  std::string call_id = pending.call_id;
+
+  SingleFlight<CallOutcome>::Waiter waiter;
+  if (tool.cache == CachePolicy::custom && cacheable) {
+    // The flight's state was taken when it started, perhaps before this request came: its answer
+    // is this request's only if its owner still vouches for that state now; else it runs anew.
+    waiter = [this, request_key, key, t = &tool, args = arguments](const CallOutcome& outcome) {
+      auto waiting = in_flight_.find(request_key);
+      if (outcome.status != CallOutcome::Status::ok || !outcome.voucher || waiting == in_flight_.end())
+        return deliver(request_key, outcome, "joined");
+      // Out of the finished flight: a cancel meanwhile must not count against a new one.
+      waiting->second->flight.reset();
+      check_voucher(request_key, *t, args, key, outcome.voucher,
+                    [this, request_key, key, outcome](bool current, const Tool& tool, json args) {
+                      if (current) return deliver(request_key, outcome, "joined");
+                      run_or_join(request_key, tool, key, true, std::move(args));
+                    });
+    };
+  } else {
+    waiter = [this, request_key](const CallOutcome& outcome) { deliver(request_key, outcome, "joined"); };
+  }
+  bool leader = single_flight_.join(key, std::move(waiter));
   if (!leader) {
     ++flights_.at(key)->interested;
-    if (debug_logging()) log_debug("joined an identical call in flight", {{"call", call_id}, {"tool", name}});
+    if (debug_logging()) log_debug("joined an identical call in flight", {{"call", call_id}, {"tool", tool.name}});
     return;
   }
   start_flight(key, tool, std::move(arguments), cacheable, request_key);
@@ -513,6 +584,7 @@ void McpServer::start_flight(const CacheKey& key, const Tool& tool, json argumen
   auto flight = std::make_unique<Flight>();
   flight->tool = tool.name;
   flight->cacheable = cacheable;
+  flight->vouched = tool.cache == CachePolicy::custom;
   flight->interested = 1;
   flight->leader = leader;
   flight->call_id = in_flight_.at(leader)->call_id;
@@ -571,9 +643,15 @@ void McpServer::finish_flight(const CacheKey& key, CallOutcome outcome) {
   flights_.erase(it);
   flight->deadline->cancel();
   if (outcome.status == CallOutcome::Status::timeout) outcome.error = flight->timeout_message;
-  if (outcome.status == CallOutcome::Status::ok && flight->cacheable) cache_.put(key, outcome.body);
+  // An answer only its owner can judge is kept only with the owner's voucher (none: the owner
+  // could not tell, e.g. while it still sets up a tree's watcher).
+  bool stored = false;
+  if (outcome.status == CallOutcome::Status::ok && flight->cacheable && (!flight->vouched || outcome.voucher)) {
+    cache_.put(key, outcome.body, {}, outcome.voucher);
+    stored = true;
+  }
   // The leader is not among the waiters: deliver to it first, then to the joiners.
-  deliver(flight->leader, outcome, flight->cacheable ? "miss" : "bypass");
+  deliver(flight->leader, outcome, stored || (flight->cacheable && !flight->vouched) ? "miss" : "bypass");
   single_flight_.complete(key, outcome);
   maybe_finish_shutdown();
 }
@@ -735,7 +813,7 @@ json McpServer::status_result() {
             {"cancelled", cancelled_},
             {"timeouts", timeouts_},
             {"busy_rejections", busy_rejections_}}},
-          {"cache", cache_.stats_json()},
+          {"cache", cache_status()},
           {"log", Log::instance().stats()},
           {"transport", transport_status_ ? transport_status_() : json::object()},
           {"executor", executor_.status()},

@@ -118,6 +118,15 @@ class McpServer {
   std::optional<std::string> file_identity(const Tool& tool, const json& arguments) const;
   void start_flight(const CacheKey& key, const Tool& tool, json arguments, bool cacheable,
                     const std::string& leader);
+  /// Runs the request as a new flight, or joins an identical one in flight.
+  void run_or_join(const std::string& request_key, const Tool& tool, const CacheKey& key, bool cacheable,
+                   json arguments);
+  /// Asks the owner of a vouched answer whether it still holds, then calls `then` on the loop, only
+  /// if the request still waits; a stale entry is dropped first.
+  void check_voucher(const std::string& request_key, const Tool& tool, json arguments, const CacheKey& key,
+                     std::shared_ptr<const Voucher> voucher, std::function<void(bool, const Tool&, json)> then);
+  /// An owner's news (Executor::on_invalidated): drops the entries it no longer vouches for.
+  void drop_vouched(const std::string& owner, const std::vector<std::string>& tags);
   void finish_flight(const CacheKey& key, CallOutcome outcome);
   void deliver(const std::string& request_key, const CallOutcome& outcome, const char* cache_state);
   void send_progress(const std::string& request_key, double progress, double total,
@@ -157,6 +166,13 @@ class McpServer {
   Metrics metrics_;
   std::uint64_t next_call_ = 0, executions_ = 0;
   std::uint64_t completed_ = 0, failed_ = 0, cancelled_ = 0, timeouts_ = 0, busy_rejections_ = 0;
+  std::uint64_t vouchers_checked_ = 0, vouchers_stale_ = 0;  // owners asked about an answer; said stale
+  json cache_status() const {
+    json out = cache_.stats_json();
+    out["vouchers_checked"] = vouchers_checked_;
+    out["vouchers_stale"] = vouchers_stale_;
+    return out;
+  }
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards posted log callbacks
 };
 

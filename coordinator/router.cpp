@@ -100,6 +100,18 @@ void Router::cancel(const std::string& call_id) {
   if (pool_) pool_->cancel(call_id);
 }
 
+void Router::revalidate(const Tool& tool, const json& arguments, const Voucher& voucher,
+                        std::function<void(bool)> done) {
+  // The owner answers, whichever path the route would take now.
+  if (voucher.owner == "legacy" || !pool_) return legacy_.revalidate(tool, arguments, voucher, std::move(done));
+  pool_->revalidate(tool, arguments, voucher, std::move(done));
+}
+
+void Router::on_invalidated(Invalidated listener) {
+  legacy_.on_invalidated(listener);
+  if (pool_) pool_->on_invalidated(std::move(listener));
+}
+
 void Router::shutdown(std::function<void()> done) {
   if (!pool_) return legacy_.shutdown(std::move(done));
   pool_->shutdown([this, done = std::move(done)]() mutable { legacy_.shutdown(std::move(done)); });

@@ -22,6 +22,9 @@ class Router : public Executor {
 
   void execute(CallRequest request, Done done) override;
   void cancel(const std::string& call_id) override;
+  void revalidate(const Tool& tool, const json& arguments, const Voucher& voucher,
+                  std::function<void(bool)> done) override;
+  void on_invalidated(Invalidated listener) override;
   void shutdown(std::function<void()> done) override;
   json status() const override;
 

@@ -3,7 +3,7 @@
 // coordinator). Every frame has a "type". Frames that belong to a call carry its "id" (the
 // coordinator's call id, e.g. "c42"), end to end, so one call can be followed through every log.
 //
-// Version 2 (results as raw parts). A worker announces itself with `hello` before anything else; a coordinator that sees
+// Version 3 (results as raw parts; cached answers vouched for by their worker). A worker announces itself with `hello` before anything else; a coordinator that sees
 // another protocol version, or any frame it cannot parse, kills the worker and reports it.
 //
 // coordinator -> worker
@@ -12,6 +12,9 @@
 //                                           frame of kind "cancelled" (or its result, if it won)
 //   {"type":"ping","seq":7}                 health check; answered by pong at once, even mid-call
 //   {"type":"shutdown"}                     finish the current call, flush, exit 0
+//   {"type":"validate","id":"v9","tool":"search_text","arguments":{...},"state":"<digest>"}
+//                                           is a cached answer vouched for with this state still
+//                                           good? answered by validated, even mid-call
 //
 // worker -> coordinator
 //   {"type":"hello","protocol":1,"kind":"parser","version":"0.1.0","pid":123,"tools":["code_parse",...],
@@ -22,6 +25,10 @@
 //   {"type":"progress","id":"c42","progress":3,"total":10,"message":"..."}
 //   {"type":"telemetry","logs":[{"level":"info","msg":"...","call":"c42",...}],"metrics":{...}}
 //                                           batched, at most every 100 ms, only when there is news
+//   {"type":"validated","id":"v9","current":true}
+//   {"type":"invalidate","tags":["/abs/dir",...]}
+//                                           pushed when something cached answers tagged with
+//                                           these directories (or below them) depend on changed
 //   {"type":"pong","seq":7,"busy":true,"running":1,"calls":12,"rss_bytes":12345678}
 //                                           busy: a call running or waiting; running: calls a
 //                                           call thread has taken; calls: served so far
@@ -29,7 +36,12 @@
 // A worker runs up to max_calls calls at once and holds max_waiting more; a call sent beyond that
 // gets an error of kind "busy". A result frame carries the CallToolResult as its raw part (frame.h):
 //   {"type":"result","id":"c42","peak_rss_bytes":N}\n{"content":[...],"structuredContent":{...},"isError":false}
-// and result and error frames carry the worker's peak resident size.
+// and result and error frames carry the worker's peak resident size. The result of a tool whose
+// answers only its own process can judge (CachePolicy::custom) carries, when it may be cached,
+// "cache":{"state":"<digest>","tag":"/abs/dir"}: the state before the call ran (the coordinator
+// caches it vouched for by this worker, and sends validate before serving it) and the tag that
+// invalidate frames name. A worker that dies takes the validity of its answers with it.
+
 // Its configuration comes in the environment variable MCPD_WORKER_CONFIG, a JSON object:
 //   {"roots":["/abs/root",...],"max_file_bytes":N,"max_result_bytes":N,"max_result_depth":N,
 //    "log_level":"info","test_hooks":false,"seccomp":true}
@@ -45,7 +57,7 @@
 
 namespace mcpd::worker_protocol {
 
-inline constexpr int version = 2;
+inline constexpr int version = 3;
 inline constexpr const char* config_env = "MCPD_WORKER_CONFIG";
 
 /// How deep a tool's structured result may nest, told to every tool (ToolContext::max_result_depth)

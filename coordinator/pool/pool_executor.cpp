@@ -103,6 +103,30 @@ void PoolExecutor::cancel(const std::string& call_id) {
   if (it != calls_.end()) it->second->cancel(call_id);
 }
 
+void PoolExecutor::revalidate(const Tool& tool, const json& arguments, const Voucher& voucher,
+                              std::function<void(bool)> done) {
+  // Owners are "<kind>#<worker id>" (WorkerPool::owner_name).
+  auto hash = voucher.owner.rfind('#');
+  auto pool = hash == std::string::npos ? pools_.end() : pools_.find(voucher.owner.substr(0, hash));
+  std::uint64_t worker = 0;
+  if (pool != pools_.end()) {
+    try {
+      worker = std::stoull(voucher.owner.substr(hash + 1));
+    } catch (const std::exception&) {
+      worker = 0;
+    }
+  }
+  if (pool == pools_.end() || worker == 0) {
+    done(false);
+    return;
+  }
+  pool->second->revalidate(worker, tool.name, arguments, voucher.state, std::move(done));
+}
+
+void PoolExecutor::on_invalidated(Invalidated listener) {
+  for (auto& [kind, pool] : pools_) pool->on_invalidated(listener);
+}
+
 void PoolExecutor::shutdown(std::function<void()> done) {
   auto remaining = std::make_shared<std::size_t>(pools_.size());
   if (*remaining == 0) {

@@ -288,6 +288,33 @@ void WorkerPool::cancel(const std::string& call_id) {
   }
 }
 
+void WorkerPool::revalidate(std::uint64_t worker_id, const std::string& tool, const json& arguments,
+                            const std::string& state, std::function<void(bool)> done) {
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end() || it->second->lost() || it->second->state == Worker::State::draining ||
+      it->second->state == Worker::State::starting) {
+    done(false);
+    return;
+  }
+  std::string id = "v" + std::to_string(++next_validation_);
+  validations_[id] = Validation{worker_id, Clock::now(), std::move(done)};
+  it->second->send({{"type", "validate"}, {"id", id}, {"tool", tool}, {"arguments", arguments}, {"state", state}});
+}
+
+void WorkerPool::settle_validations(std::uint64_t worker_id, Clock::time_point sent_before) {
+  std::vector<std::function<void(bool)>> settled;
+  for (auto it = validations_.begin(); it != validations_.end();) {
+    bool match = worker_id == 0 ? it->second.sent < sent_before : it->second.worker == worker_id;
+    if (match) {
+      settled.push_back(std::move(it->second.done));
+      it = validations_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& done : settled) done(false);
+}
+
 void WorkerPool::complete(const std::shared_ptr<PoolCall>& call, CallOutcome result) {
   if (call->finished) return;
   call->finished = true;
@@ -371,7 +398,32 @@ void WorkerPool::on_frame(Worker& worker, json frame, std::string raw) {
       worker.reported_rss = optional_uint(*metrics, "rss_bytes").value_or(worker.reported_rss);
     return;
   }
+  if (type == "invalidate") {
+    std::vector<std::string> tags;
+    if (const json* list = optional_array(frame, "tags"))
+      for (const auto& tag : *list)
+        if (tag.is_string() && !tag.get_ref<const std::string&>().empty()) tags.push_back(tag.get<std::string>());
+    invalidations_pushed_ += tags.size();
+    if (!tags.empty() && invalidated_) invalidated_(owner_name(worker), tags);
+    return;
+  }
   const std::string id = string_or(frame, "id", "");
+  if (type == "validated") {
+    auto v = validations_.find(id);
+    if (v == validations_.end()) return;  // settled already (timed out)
+    if (v->second.worker != worker.id()) {
+      ++protocol_errors_;
+      worker.kill("protocol error: an answer to validation '" + id + "', which this worker was not asked");
+      return;
+    }
+    auto done = std::move(v->second.done);
+    validations_.erase(v);
+    bool current = optional_bool(frame, "current").value_or(false);
+    ++validated_;
+    if (!current) ++found_stale_;
+    done(current);
+    return;
+  }
   auto it = running_.find(id);
   if (type == "progress") {
     auto progress = optional_number(frame, "progress");
@@ -404,6 +456,12 @@ void WorkerPool::on_frame(Worker& worker, json frame, std::string raw) {
     } else if (type == "result") {
       CallOutcome o = outcome(CallOutcome::Status::ok, "");
       o.body = std::move(raw);
+      if (const json* cache = optional_object(frame, "cache")) {
+        auto state = optional_string(*cache, "state");
+        if (state && !state->empty())
+          o.voucher = std::make_shared<const Voucher>(
+              Voucher{owner_name(worker), std::move(*state), string_or(*cache, "tag", "")});
+      }
       breaker_.record_success(Clock::now());
       complete(call, std::move(o));
     } else {
@@ -476,6 +534,10 @@ void WorkerPool::on_lost(Worker& worker, const std::string& reason) {
                                 {"calls_served", worker.calls_served},
                                 {"call", worker.calls.empty() ? "" : worker.calls.front()}});
   }
+
+  // Its answers in the cache were only as good as its word: they go with it.
+  settle_validations(worker.id(), Clock::time_point::max());
+  if (invalidated_) invalidated_(owner_name(worker), {});
 
   // The first max_calls calls were running when the worker died; any after them were waiting and
   // never started.
@@ -565,6 +627,7 @@ void WorkerPool::tick() {
     }
     if (now - w->last_heard >= settings_.ping_interval) send_ping(*w, now);
   }
+  settle_validations(0, now - settings_.ping_timeout);
   rebalance("tick");
   tick_timer_->expires_after(kTick);
   tick_timer_->async_wait([this](const boost::system::error_code& ec) {
@@ -624,6 +687,8 @@ json WorkerPool::status() const {
           {"recycled", recycled_},
           {"scale_ups", scale_ups_},
           {"scale_downs", scale_downs_},
+          {"cache_validations", {{"answered", validated_}, {"stale", found_stale_}, {"pending", validations_.size()},
+                                 {"invalidations_pushed", invalidations_pushed_}}},
           {"backoff_consecutive", backoff_.consecutive()},
           {"breaker", {{"state", std::string(to_string(breaker_.state(now)))}, {"opens", breaker_.opens()},
                        {"describe", breaker_.describe(now)}}},

@@ -72,6 +72,11 @@ class WorkerPool {
   void start();
   void submit(std::shared_ptr<PoolCall> call);
   void cancel(const std::string& call_id);
+  /// Executor::revalidate for an answer vouched for by worker `worker_id` of this kind.
+  void revalidate(std::uint64_t worker_id, const std::string& tool, const json& arguments, const std::string& state,
+                  std::function<void(bool)> done);
+  /// Where this kind's owners' news goes (Executor::on_invalidated); owners are named "<kind>#<id>".
+  void on_invalidated(Executor::Invalidated listener) { invalidated_ = std::move(listener); }
   /// Stops every worker (shutdown frame, SIGTERM, SIGKILL) and calls `done` once all are reaped.
   void shutdown(std::function<void()> done);
   json status() const;
@@ -95,6 +100,8 @@ class WorkerPool {
   void schedule_rebalance(std::chrono::milliseconds delay);
   void send_ping(Worker& worker, Clock::time_point now);
   PoolSnapshot snapshot() const;
+  std::string owner_name(const Worker& worker) const { return launch_.kind + "#" + std::to_string(worker.id()); }
+  void settle_validations(std::uint64_t worker_id, Clock::time_point sent_before);
 
   boost::asio::io_context& loop_;
   LaunchSpec launch_;
@@ -112,11 +119,22 @@ class WorkerPool {
   bool respawn_pending_ = false;
   bool stopping_ = false;
   std::function<void()> on_stopped_;
+  Executor::Invalidated invalidated_;
+  /// Validations sent and not yet answered, by id ("v12"). A lost worker settles its own as not
+  /// current; one unanswered past ping_timeout is settled so by tick().
+  struct Validation {
+    std::uint64_t worker = 0;
+    Clock::time_point sent{};
+    std::function<void(bool)> done;
+  };
+  std::unordered_map<std::string, Validation> validations_;
+  std::uint64_t next_validation_ = 0;
 
   // Counters for the status tool.
   std::uint64_t submitted_ = 0, completed_ = 0, failed_ = 0, retried_ = 0, timeouts_ = 0,
                 cancelled_ = 0, rejected_ = 0, poison_pills_ = 0, restarts_ = 0, crash_loop_deaths_ = 0,
-                scale_ups_ = 0, scale_downs_ = 0, recycled_ = 0, protocol_errors_ = 0, missed_pongs_ = 0;
+                scale_ups_ = 0, scale_downs_ = 0, recycled_ = 0, protocol_errors_ = 0, missed_pongs_ = 0,
+                validated_ = 0, found_stale_ = 0, invalidations_pushed_ = 0;
   LatencyWindow spawn_to_ready_us_{256};
   LatencyWindow loss_to_ready_us_{256};  // an unexpected death until the next worker is ready
   std::deque<Clock::time_point> losses_awaiting_replacement_;

@@ -415,12 +415,48 @@ TEST_CASE("stats_json has snake_case keys matching stats()") {
                   {"expirations", 1},
                   {"rejected", 1},
                   {"inserts", 3},
+                  {"invalidations", 0},
+                  {"stale", 0},
                   {"bytes", 0},
                   {"entries", 0},
                   {"max_bytes", LruCache::charge_for(100)},
                   {"max_entries", 1},
                   {"default_ttl_ms", 300000},
                   {"hit_ratio", 0.5}});
+}
+
+TEST_CASE("vouched entries carry their voucher and are dropped by owner or tag, counted as invalidations") {
+  LruCache cache{entries(10)};
+  cache.put(key(1), "plain");
+  cache.put(key(2), "a", {}, std::make_shared<const mcpd::Voucher>(mcpd::Voucher{"search#1", "s1", "/r/a"}));
+  cache.put(key(3), "b", {}, std::make_shared<const mcpd::Voucher>(mcpd::Voucher{"search#1", "s2", "/r/b"}));
+  cache.put(key(4), "c", {}, std::make_shared<const mcpd::Voucher>(mcpd::Voucher{"search#2", "s3", "/r/a"}));
+  auto found = cache.find(key(2));
+  REQUIRE(found.has_value());
+  CHECK(*found->value == "a");
+  REQUIRE(found->voucher);
+  CHECK(found->voucher->state == "s1");
+  CHECK_FALSE(cache.find(key(1))->voucher);
+  CHECK(cache.erase_vouched([](const mcpd::Voucher& v) { return v.owner == "search#1" && v.tag == "/r/a"; }) == 1);
+  CHECK_FALSE(cache.contains(key(2)));
+  CHECK(cache.contains(key(3)));
+  CHECK(cache.erase_vouched([](const mcpd::Voucher& v) { return v.owner == "search#1"; }) == 1);
+  CHECK(cache.contains(key(1)));  // never vouched: never dropped this way
+  CHECK(cache.contains(key(4)));
+  CHECK(cache.stats().invalidations == 2);
+  CHECK(cache.stats().entries == 2);
+  // A key's entry goes only while it is the one a voucher was checked for.
+  auto newer = std::make_shared<const mcpd::Voucher>(mcpd::Voucher{"search#2", "s4", "/r/a"});
+  auto older = cache.find(key(4))->voucher;
+  cache.put(key(4), "d", {}, newer);
+  CHECK_FALSE(cache.erase_vouched(key(4), older.get()));
+  CHECK(cache.erase_vouched(key(4), newer.get()));
+  CHECK_FALSE(cache.contains(key(4)));
+  std::uint64_t hits = cache.stats().hits;
+  (void)cache.find(key(1));
+  cache.hit_was_stale();
+  CHECK(cache.stats().hits == hits);
+  CHECK(cache.stats().stale == 1);
 }
 
 TEST_CASE("a value handed out by get outlives its entry") {

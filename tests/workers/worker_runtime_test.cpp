@@ -167,10 +167,10 @@ TEST_CASE("a worker with an invalid MCPD_WORKER_CONFIG exits 2 naming the key") 
 // ---------------------------------------------------------------------------------------------
 // Hello and calls
 
-TEST_CASE("hello comes first, with protocol 2, the kind, the worker's pid and its tool names") {
+TEST_CASE("hello comes first, with protocol 3, the kind, the worker's pid and its tool names") {
   Started parser("parser");
   CHECK(parser.worker.history().front() == parser.hello);
-  CHECK(parser.hello["protocol"] == 2);
+  CHECK(parser.hello["protocol"] == 3);
   CHECK(parser.hello["kind"] == "parser");
   CHECK(parser.hello["version"] == "0.1.0");
   CHECK(parser.hello["pid"] == parser.worker.pid());
@@ -730,7 +730,7 @@ TEST_CASE("with test hooks off, test_fault refuses and the fault variables are i
   WorkerHarness::Options options;  // test_hooks false
   options.env = {"MCPD_TEST_WORKER_FAULT=exit_before_hello", "MCPD_TEST_WORKER_DIVERGE=1"};
   Started s("testkit", options);
-  CHECK(s.hello["protocol"] == 2);
+  CHECK(s.hello["protocol"] == 3);
   for (const char* fault : {"crash", "exit", "hang", "garbage"}) {
     std::string id = std::string("c-") + fault;
     s.worker.call(id, "test_fault", {{"fault", fault}});

@@ -34,7 +34,20 @@ enum class CachePolicy {
   never,  // live data (a device, the clock): always run
   pure,   // the answer depends on the arguments alone
   files,  // the answer depends on the arguments and the files named by Tool::path_arguments
-  custom, // the answer depends on the arguments and on what Tool::cache_key returns
+  custom, // the answer depends on the arguments and on state only the tool's own process can judge:
+          // Tool::cache_key there, checked again there before a cached copy is served
+};
+
+/// What a custom-policy family watches where its tools run, so that a cached answer is dropped as
+/// soon as what it depends on changes rather than at the next lookup. Shared by the family's tools
+/// (the runtime polls each distinct one), and called from one thread at a time.
+class CacheWatch {
+ public:
+  virtual ~CacheWatch() = default;
+  /// The tags (absolute directories, as Tool::cache_tag gives them) under which something changed
+  /// since the last call, found without blocking (a drain of watchers). An answer whose tag is one
+  /// of them or lies below one must go.
+  virtual std::vector<std::string> changed() = 0;
 };
 
 /// A cancellation flag shared between the caller and a running handler. Handlers poll it at
@@ -109,11 +122,19 @@ struct Tool {
   ToolAnnotations annotations;
   CachePolicy cache = CachePolicy::never;
   std::vector<std::string> path_arguments;  // argument names holding file paths (CachePolicy::files)
-  /// CachePolicy::custom: the state the answer depends on besides the arguments (for git: HEAD,
-  /// refs, the index's stat), or nullopt when the call must not be cached. Runs on the
-  /// coordinator's event loop before every call, so it must cost a few stat()s, not the answer.
+  /// CachePolicy::custom: the state the answer depends on besides the arguments (for git: HEAD and
+  /// the refs; for search: the searched tree's watcher generation and the ignore files above it),
+  /// or nullopt when the call must not be cached. It runs where the tool runs (the worker, or a
+  /// legacy thread), never on the coordinator's event loop: once before the handler, and again
+  /// before each cached copy is served, which only happens if both give the same state. It must
+  /// cost a few stat()s and non-blocking reads, not the answer.
   std::function<std::optional<std::string>(const json& arguments, const std::vector<std::filesystem::path>& roots)>
       cache_key;
+  /// CachePolicy::custom, optional: the absolute directory the answer depends on, the tag that
+  /// `cache_watch` reports changes under. Without it, answers go stale only by cache_key.
+  std::function<std::optional<std::string>(const json& arguments, const std::vector<std::filesystem::path>& roots)>
+      cache_tag;
+  std::shared_ptr<CacheWatch> cache_watch;
   std::chrono::milliseconds default_timeout{30000};
   /// Whether shadow mode may run the tool on both paths and compare: false where the tool's state
   /// lives in one process (Modbus polling groups) or its answer is a live reading. Tools that are

@@ -2,6 +2,7 @@
 
 #include <new>
 
+#include "cache_key.h"
 #include "json_text.h"
 
 namespace mcpd {
@@ -42,6 +43,48 @@ std::string result_body(const Tool& tool, const ToolResult& result) {
   body += structured;
   body += R"(,"isError":false})";
   return body;
+}
+
+}  // namespace mcpd
+
+namespace mcpd {
+
+namespace {
+
+std::optional<std::string> state_digest(const Tool& tool, const json& arguments,
+                                        const std::vector<std::filesystem::path>& roots) {
+  if (tool.cache != CachePolicy::custom || !tool.cache_key) return std::nullopt;
+  try {
+    auto state = tool.cache_key(arguments, roots);
+    // 128 bits: the token travels with every lookup, and stands for state nobody can choose freely.
+    if (state) return blake2b_hex(*state, 16);
+  } catch (const std::exception&) {
+    // No key: the call runs and is not cached, and the tool itself reports what is wrong.
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<CacheVoucher> cache_voucher(const Tool& tool, const json& arguments,
+                                          const std::vector<std::filesystem::path>& roots) {
+  auto state = state_digest(tool, arguments, roots);
+  if (!state) return std::nullopt;
+  CacheVoucher voucher{std::move(*state), {}};
+  if (tool.cache_tag) {
+    try {
+      voucher.tag = tool.cache_tag(arguments, roots).value_or("");
+    } catch (const std::exception&) {
+      voucher.tag.clear();
+    }
+  }
+  return voucher;
+}
+
+bool cache_state_current(const Tool& tool, const json& arguments, const std::vector<std::filesystem::path>& roots,
+                         const std::string& state) {
+  auto now = state_digest(tool, arguments, roots);
+  return now && *now == state;
 }
 
 }  // namespace mcpd

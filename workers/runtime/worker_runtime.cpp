@@ -493,12 +493,17 @@ class CallRunner {
     if (invalid) {
       outcome.status = ToolRun::Status::tool_error;
       outcome.error = *invalid;
-    } else {
+    }
+    std::optional<CacheVoucher> voucher;
+    if (!invalid) {
+      // The state before the handler reads anything: a change while it runs moves the state, so
+      // the answer is never served for a state it may not reflect.
+      if (tool.cache == CachePolicy::custom) voucher = cache_voucher(tool, call.arguments, config_.roots);
       outcome = run_tool(tool, call.arguments, context);
     }
     if (progress.held) channel_.send(*progress.held);
 
-    std::string frame = outcome_frame(call.id, tool, std::move(outcome));
+    std::string frame = outcome_frame(call.id, tool, std::move(outcome), voucher);
     if (debug) {
       auto ms = std::chrono::duration_cast<milliseconds>(Clock::now() - started).count();
       telemetry_.log("debug", "call finished", {{"call", call.id}, {"tool", tool.name}, {"ms", ms}});
@@ -517,7 +522,8 @@ class CallRunner {
   }
 
   /// The encoded result or error frame for a finished call.
-  std::string outcome_frame(const std::string& id, const Tool& tool, ToolRun outcome) {
+  std::string outcome_frame(const std::string& id, const Tool& tool, ToolRun outcome,
+                            const std::optional<CacheVoucher>& voucher) {
     auto error = [&](const char* kind, const std::string& message) {
       return encode_frame(
           {{"type", "error"}, {"id", id}, {"kind", kind}, {"message", message}, {"peak_rss_bytes", peak_rss_bytes()}});
@@ -533,8 +539,9 @@ class CallRunner {
     try {
       // The result goes as the frame's raw part, already in the form the client gets: the
       // coordinator checks it and passes it on without parsing it again.
-      frame = encode_frame_with_raw({{"type", "result"}, {"id", id}, {"peak_rss_bytes", peak_rss_bytes()}},
-                                    result_body(tool, outcome.result));
+      json header = {{"type", "result"}, {"id", id}, {"peak_rss_bytes", peak_rss_bytes()}};
+      if (voucher) header["cache"] = {{"state", voucher->state}, {"tag", voucher->tag}};
+      frame = encode_frame_with_raw(header, result_body(tool, outcome.result));
     } catch (const std::exception& e) {
       return error("failed", "tool '" + tool.name + "' returned a result that cannot be sent: " + e.what());
     }
@@ -647,15 +654,93 @@ std::optional<std::pair<int, int>> claim_channel() {
   return std::make_pair(in, out);
 }
 
+/// The owner's side of cached answers (CachePolicy::custom), on a thread of its own so that a slow
+/// check never holds up pings and cancels: answers the coordinator's validate frames (is this state
+/// still current?) and, every kFreshnessInterval, asks each distinct CacheWatch of the tools what
+/// changed and pushes that as one invalidate frame.
+class Freshness {
+ public:
+  Freshness(const WorkerConfig& config, const std::vector<Tool>& tools, FrameChannel& channel)
+      : config_(config), tools_(tools), channel_(channel) {
+    for (const auto& tool : tools_)
+      if (tool.cache_watch && std::find(watches_.begin(), watches_.end(), tool.cache_watch) == watches_.end())
+        watches_.push_back(tool.cache_watch);
+  }
+
+  void start() { std::thread([this] { run(); }).detach(); }
+
+  struct Check {
+    std::string id, tool, state;
+    json arguments;
+  };
+
+  void validate(Check check) {
+    std::lock_guard lock(mutex_);
+    checks_.push_back(std::move(check));
+    wake_.notify_one();
+  }
+
+ private:
+  static constexpr milliseconds kFreshnessInterval{100};
+
+  void run() {
+    auto next_poll = Clock::now() + kFreshnessInterval;
+    for (;;) {
+      std::optional<Check> check;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait_until(lock, next_poll, [this] { return !checks_.empty(); });
+        if (!checks_.empty()) {
+          check = std::move(checks_.front());
+          checks_.pop_front();
+        }
+      }
+      if (check) answer(*check);
+      if (Clock::now() >= next_poll) {
+        push_changes();
+        next_poll = Clock::now() + kFreshnessInterval;
+      }
+    }
+  }
+
+  void answer(const Check& check) {
+    bool current = false;
+    for (const auto& tool : tools_)
+      if (tool.name == check.tool) current = cache_state_current(tool, check.arguments, config_.roots, check.state);
+    channel_.send({{"type", "validated"}, {"id", check.id}, {"current", current}});
+  }
+
+  void push_changes() {
+    json tags = json::array();
+    for (const auto& watch : watches_) {
+      try {
+        for (auto& tag : watch->changed()) tags.push_back(std::move(tag));
+      } catch (const std::exception&) {
+        // A watch that cannot tell leaves its entries to the validation before each hit.
+      }
+    }
+    if (!tags.empty()) channel_.send({{"type", "invalidate"}, {"tags", std::move(tags)}});
+  }
+
+  const WorkerConfig& config_;
+  const std::vector<Tool>& tools_;
+  FrameChannel& channel_;
+  std::vector<std::shared_ptr<CacheWatch>> watches_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Check> checks_;
+};
+
 /// The main thread: reads frames from the coordinator and acts on each.
 class FrameLoop {
  public:
-  FrameLoop(int in_fd, FrameChannel& channel, Telemetry& telemetry, CallRunner& runner, const Counters& counters,
-            std::function<void()> before_exit)
+  FrameLoop(int in_fd, FrameChannel& channel, Telemetry& telemetry, CallRunner& runner, Freshness& freshness,
+            const Counters& counters, std::function<void()> before_exit)
       : in_fd_(in_fd),
         channel_(channel),
         telemetry_(telemetry),
         runner_(runner),
+        freshness_(freshness),
         counters_(counters),
         before_exit_(std::move(before_exit)) {}
 
@@ -701,6 +786,14 @@ class FrameLoop {
       runner_.submit(parse_call(frame));
     } else if (name == "cancel") {
       runner_.cancel(string_member(frame, "id"));
+    } else if (name == "validate") {
+      Freshness::Check check{string_member(frame, "id"), string_member(frame, "tool"), string_member(frame, "state"),
+                             json::object()};
+      if (auto arguments = frame.find("arguments"); arguments != frame.end()) {
+        if (!arguments->is_object()) broken("validate '" + check.id + "' with \"arguments\" that are not an object");
+        check.arguments = *arguments;
+      }
+      freshness_.validate(std::move(check));
     } else if (name == "ping") {
       auto seq = frame.find("seq");
       if (seq == frame.end() || !seq->is_number_integer()) broken("a ping without an integer \"seq\"");
@@ -758,6 +851,7 @@ class FrameLoop {
   FrameChannel& channel_;
   Telemetry& telemetry_;
   CallRunner& runner_;
+  Freshness& freshness_;
   const Counters& counters_;
   std::function<void()> before_exit_;
 };
@@ -973,10 +1067,13 @@ int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<v
 
   Counters counters;
   Telemetry telemetry(channel, log_level_rank(config.log_level), counters);
+  const std::vector<Tool> served = tools;  // the freshness thread's copy: the runner owns its own
   CallRunner runner(config, std::move(tools), channel, telemetry, counters, diverge, max_concurrent_calls);
+  Freshness freshness(config, served, channel);
   telemetry.start();
   runner.start();
-  FrameLoop(fds->first, channel, telemetry, runner, counters, std::move(before_exit)).run();
+  freshness.start();
+  FrameLoop(fds->first, channel, telemetry, runner, freshness, counters, std::move(before_exit)).run();
 }
 
 }  // namespace mcpd

@@ -130,9 +130,11 @@ Tool base_tool() {
   return tool;
 }
 
-/// The cache key's state, kept in the coordinator, whose single event-loop thread calls key()
-/// before every search: TreeWatchers of searched directories, so that a key costs one non-blocking
-/// read plus a few stat()s of the ignore files above it.
+/// The cache key's state, kept where the search runs (the worker, or a legacy thread): key() is
+/// called before every search and again before each cached copy is served (tool.h), so it must
+/// cost little: TreeWatchers of searched directories give one non-blocking read plus a few stat()s
+/// of the ignore files above it. changed() is the CacheWatch that tells the coordinator, without
+/// being asked, which watched trees changed, so their cached answers go at once.
 ///
 /// Bounded: at most max_trees watchers (one inotify instance each), the least recently used
 /// evicted, and a directory below one already watched uses that watcher (its changes are among the
@@ -140,19 +142,41 @@ Tool base_tool() {
 /// directory of a big tree takes long); until it is complete every call for that tree returns no
 /// key (the result is not cached), so a key only ever stands for a tree all of whose directories
 /// were watched before the search ran, and any change after that moves the watcher's generation.
-class CacheKeys {
+class CacheKeys : public CacheWatch {
  public:
   explicit CacheKeys(SearchSettings settings)
       : settings_(settings), max_watchers_(std::max<std::uint64_t>(1, settings.max_trees)) {}
 
-  std::optional<std::string> key(const json& args, const std::vector<std::filesystem::path>& roots) {
-    std::string target;
+  /// The searched path, resolved: the tag of its answers (tool.h).
+  static std::optional<std::string> target_of(const json& args, const std::vector<std::filesystem::path>& roots) {
     try {
       // Only stat()ed for the key, never opened: the search itself opens its target beneath the roots.
-      target = resolve_in_roots(target_name(args, roots), roots).string();
+      return resolve_in_roots(target_name(args, roots), roots).string();
     } catch (const std::exception&) {
       return std::nullopt;  // the call will fail; do not cache the failure
     }
+  }
+
+  std::vector<std::string> changed() override {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out = std::move(dropped_);
+    dropped_.clear();
+    for (auto& [root, e] : entries_) {
+      if (e.build || !e.watcher) continue;
+      e.watcher->drain(nullptr);
+      std::uint64_t generation = e.watcher->healthy() ? e.watcher->generation() : ~std::uint64_t{0};
+      if (generation != e.reported) {
+        e.reported = generation;
+        out.push_back(root);
+      }
+    }
+    return out;
+  }
+
+  std::optional<std::string> key(const json& args, const std::vector<std::filesystem::path>& roots) {
+    auto resolved = target_of(args, roots);
+    if (!resolved) return std::nullopt;
+    std::string target = std::move(*resolved);
     struct stat st;
     if (::stat(target.c_str(), &st) != 0) return std::nullopt;
     std::string key = target;
@@ -204,6 +228,7 @@ class CacheKeys {
     std::unique_ptr<search::TreeWatcher> watcher;  // once created (null: creation failed)
     std::uint64_t id = 0;
     std::uint64_t last_used = 0;
+    std::uint64_t reported = 0;  // the generation changed() last reported
     std::chrono::steady_clock::time_point failed_at{};
   };
   static constexpr auto kRetryFailed = std::chrono::seconds(10);
@@ -247,6 +272,7 @@ class CacheKeys {
       e.last_used = tick_;
       if (e.build) return nullptr;  // still being created
       if (!e.watcher && std::chrono::steady_clock::now() - e.failed_at < kRetryFailed) return nullptr;
+      if (dropped_.size() < 1024) dropped_.push_back(it->first);  // more: left to validation
       entries_.erase(it);  // unhealthy (an overflow, a failed watch) or failed long enough ago: again
     }
     if (*building_ >= kMaxBuilding) return nullptr;  // try again on a later call
@@ -254,6 +280,7 @@ class CacheKeys {
       auto oldest = entries_.begin();
       for (auto e = entries_.begin(); e != entries_.end(); ++e)
         if (e->second.last_used < oldest->second.last_used) oldest = e;
+      if (dropped_.size() < 1024) dropped_.push_back(oldest->first);
       entries_.erase(oldest);  // a creation under way still ends; its watcher is then dropped
     }
     Entry& e = entries_[target];
@@ -287,6 +314,7 @@ class CacheKeys {
   std::shared_ptr<std::atomic<int>> building_ = std::make_shared<std::atomic<int>>(0);
   std::uint64_t next_id_ = 0;
   std::uint64_t tick_ = 0;
+  std::vector<std::string> dropped_;  // trees no longer watched, for changed()
 };
 
 Tool search_text_tool(std::shared_ptr<SearchEngine> engine, std::shared_ptr<CacheKeys> keys) {
@@ -355,6 +383,8 @@ Tool search_text_tool(std::shared_ptr<SearchEngine> engine, std::shared_ptr<Cach
   tool.cache_key = [keys](const json& args, const std::vector<std::filesystem::path>& roots) {
     return keys->key(args, roots);
   };
+  tool.cache_tag = CacheKeys::target_of;
+  tool.cache_watch = keys;
   tool.handler = [engine](const json& args, ToolContext& context) {
     search::TextQuery query;
     query.pattern.pattern = pattern_of(args);
@@ -413,6 +443,8 @@ Tool search_files_tool(std::shared_ptr<SearchEngine> engine, std::shared_ptr<Cac
   tool.cache_key = [keys](const json& args, const std::vector<std::filesystem::path>& roots) {
     return keys->key(args, roots);
   };
+  tool.cache_tag = CacheKeys::target_of;
+  tool.cache_watch = keys;
   tool.handler = [engine](const json& args, ToolContext& context) {
     search::FilesQuery query;
     query.pattern = pattern_of(args);
