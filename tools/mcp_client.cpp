@@ -1,5 +1,7 @@
 #include "mcp_client.h"
 
+#include <string_view>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -34,7 +36,15 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const Options& 
   if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
 
   std::vector<std::string> env_storage;
-  for (char** e = environ; e && *e; ++e) env_storage.emplace_back(*e);
+  // A variable given in env_extra replaces ours: with both, getenv would find ours first.
+  auto overridden = [&options](std::string_view entry) {
+    std::string_view name = entry.substr(0, entry.find('='));
+    for (const auto& kv : options.env_extra)
+      if (std::string_view(kv).substr(0, kv.find('=')) == name) return true;
+    return false;
+  };
+  for (char** e = environ; e && *e; ++e)
+    if (!overridden(*e)) env_storage.emplace_back(*e);
   for (const auto& kv : options.env_extra) env_storage.push_back(kv);
   std::vector<char*> envp, args;
   for (auto& kv : env_storage) envp.push_back(kv.data());

@@ -25,7 +25,7 @@ using json = nlohmann::json;
 class ChildProcess {
  public:
   struct Options {
-    std::vector<std::string> env_extra;  // "KEY=VALUE" added to our environment
+    std::vector<std::string> env_extra;  // "KEY=VALUE" added to our environment, replacing ours
     std::string stderr_path;             // empty: inherit our stderr
     std::string cwd;                     // empty: ours
   };

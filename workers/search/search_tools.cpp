@@ -200,17 +200,19 @@ class CacheKeys : public CacheWatch {
         key += ":" + std::to_string(gst.st_ino) + ":" + std::to_string(gst.st_size) + ":" +
                std::to_string(gst.st_mtim.tv_sec) + "." + std::to_string(gst.st_mtim.tv_nsec);
     }
-    // Ignore files above the searched directory apply too (rg reads its parents' ignore files).
+    // Ignore files above the searched directory apply too (rg reads its parents' ignore files, and
+    // the exclude file of the repository it is in).
     std::string dir = target;
     while (dir.size() > 1) {
       dir = dir.substr(0, dir.rfind('/'));
       if (dir.empty()) dir = "/";
-      for (const char* name : {"/.gitignore", "/.ignore", "/.rgignore"}) {
+      for (const char* name : {"/.gitignore", "/.ignore", "/.rgignore", "/.git/info/exclude"}) {
         struct stat ist;
         std::string file = (dir == "/" ? "" : dir) + name;
         if (::stat(file.c_str(), &ist) == 0)
-          key += "|" + std::to_string(ist.st_size) + ":" + std::to_string(ist.st_mtim.tv_nsec) + ":" +
-                 std::to_string(ist.st_mtim.tv_sec);
+          key += "|" + std::to_string(ist.st_ino) + ":" + std::to_string(ist.st_size) + ":" +
+                 std::to_string(ist.st_mtim.tv_nsec) + ":" + std::to_string(ist.st_mtim.tv_sec) + ":" +
+                 std::to_string(ist.st_ctim.tv_nsec);
       }
     }
     return key;

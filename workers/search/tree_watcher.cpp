@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <string_view>
 
 #include "walker.h"
 
@@ -46,8 +47,41 @@ bool TreeWatcher::watch_tree(const std::string& dir) {
       return healthy_ = false;  // ENOSPC: the watch limit; ENOENT: no /proc
     }
     dirs_[wd] = path;
-    return true;
+    return watch_git_info(fd, path);
   }) || (healthy_ = false);
+}
+
+bool TreeWatcher::watch_git_info(int dir_fd, const std::string& dir) {
+  // The walk skips .git, but a repository's .git/info/exclude is one of its ignore files: watch
+  // .git/info like any directory of the tree, and .git itself for info appearing or going.
+  Fd git(::openat(dir_fd, ".git", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!git) return true;  // no repository here, or a .git file (a worktree): nothing to watch
+  std::string git_path = (dir == "/" ? "" : dir) + "/.git";
+  std::string self = "/proc/self/fd/" + std::to_string(git.get());
+  int wd = ::inotify_add_watch(fd_, self.c_str(), IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |
+                                                      IN_MOVE_SELF | IN_ONLYDIR);
+  if (wd < 0) return errno == EACCES || (healthy_ = false);
+  git_dirs_[wd] = git_path;
+  Fd info(::openat(git.get(), "info", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!info) return true;
+  self = "/proc/self/fd/" + std::to_string(info.get());
+  wd = ::inotify_add_watch(fd_, self.c_str(), kMask);
+  if (wd < 0) return errno == EACCES || (healthy_ = false);
+  dirs_[wd] = git_path + "/info";
+  return true;
+}
+
+void TreeWatcher::watch_info(const std::string& info) {
+  std::string rel = info.substr(root_ == "/" ? 1 : root_.size() + 1);
+  Fd fd(openat_beneath(root_fd_.get(), rel.c_str(), O_RDONLY | O_DIRECTORY, kResolveBeneath | kResolveNoSymlinks));
+  if (!fd) return;
+  std::string self = "/proc/self/fd/" + std::to_string(fd.get());
+  int wd = ::inotify_add_watch(fd_, self.c_str(), kMask);
+  if (wd < 0) {
+    if (errno != EACCES) healthy_ = false;
+    return;
+  }
+  dirs_[wd] = info;
 }
 
 void TreeWatcher::unwatch_tree(const std::string& dir) {
@@ -56,6 +90,14 @@ void TreeWatcher::unwatch_tree(const std::string& dir) {
     if (it->second == dir || it->second.compare(0, below.size(), below) == 0) {
       ::inotify_rm_watch(fd_, it->first);  // its IN_IGNORED then finds no entry
       it = dirs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = git_dirs_.begin(); it != git_dirs_.end();) {
+    if (it->second.compare(0, below.size(), below) == 0) {
+      ::inotify_rm_watch(fd_, it->first);
+      it = git_dirs_.erase(it);
     } else {
       ++it;
     }
@@ -78,11 +120,26 @@ std::size_t TreeWatcher::drain(std::vector<Change>* changes) {
     for (char* p = buffer; p < buffer + n;) {
       auto* e = reinterpret_cast<inotify_event*>(p);
       p += sizeof(inotify_event) + e->len;
-      ++events;
       if (e->mask & IN_Q_OVERFLOW) {
+        ++events;
         healthy_ = false;
         continue;
       }
+      if (auto git = git_dirs_.find(e->wd); git != git_dirs_.end()) {
+        // Of a .git directory only info matters (the index, objects and refs change all the
+        // time and are nobody's ignore rules).
+        if (e->mask & IN_IGNORED) {
+          git_dirs_.erase(git);
+          continue;
+        }
+        if (!e->len || std::string_view(e->name) != "info") continue;
+        ++events;
+        std::string info = git->second + "/info";
+        if (e->mask & (IN_CREATE | IN_MOVED_TO)) watch_info(info);
+        if (changes) changes->push_back({info, true});
+        continue;
+      }
+      ++events;
       auto it = dirs_.find(e->wd);
       if (it == dirs_.end()) continue;
       if (e->mask & IN_IGNORED) {

@@ -1,4 +1,5 @@
-// Watches a directory tree with inotify (one watch per directory, .git excluded) so that a caller
+// Watches a directory tree with inotify (one watch per directory; of .git only info/, which holds
+// the repository's exclude file) so that a caller
 // can learn, with one non-blocking read, whether anything under it changed since it last asked.
 // The kernel queues an event during the modifying system call, so a change that finished before
 // drain() is always seen. Used by the worker's index and by the coordinator's cache key.
@@ -44,6 +45,8 @@ class TreeWatcher {
   TreeWatcher(int fd, std::string root, std::size_t max_dirs, int root_fd)
       : fd_(fd), root_(std::move(root)), max_dirs_(max_dirs), root_fd_(root_fd) {}
   bool watch_tree(const std::string& dir);
+  bool watch_git_info(int dir_fd, const std::string& dir);
+  void watch_info(const std::string& info);
   void unwatch_tree(const std::string& dir);
 
   int fd_;
@@ -52,6 +55,7 @@ class TreeWatcher {
   bool healthy_ = true;
   std::uint64_t generation_ = 0;
   std::unordered_map<int, std::string> dirs_;
+  std::unordered_map<int, std::string> git_dirs_;  // .git directories: only "info" in them counts
   Fd root_fd_;  // new directories are opened beneath it, never by their full path
 };
 
