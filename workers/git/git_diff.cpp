@@ -5,6 +5,7 @@
 #include "arguments.h"
 #include "diff_render.h"
 #include "history_state.h"
+#include "history_watch.h"
 #include "output.h"
 #include "repository.h"
 #include "tool_definitions.h"
@@ -131,6 +132,10 @@ Tool diff_tool() {
   Tool tool = read_tool_base();
   tool.cache = CachePolicy::custom;
   tool.cache_key = diff_cache_key;
+  tool.cache_tag = [](const json& arguments, const std::vector<std::filesystem::path>& roots) {
+    return history_watch()->tag(arguments, roots);
+  };
+  tool.cache_watch = history_watch();
   tool.name = "git_diff";
   tool.title = "Show changes in a git repository as a diff";
   tool.description =

@@ -1,6 +1,7 @@
 #include "git_tools.h"
 
 #include "history_state.h"
+#include "history_watch.h"
 #include "tool_definitions.h"
 
 namespace mcpd {
@@ -22,6 +23,10 @@ Tool history_tool_base() {
   Tool tool = read_tool_base();
   tool.cache = CachePolicy::custom;
   tool.cache_key = history_cache_key;
+  tool.cache_tag = [](const json& arguments, const std::vector<std::filesystem::path>& roots) {
+    return history_watch()->tag(arguments, roots);
+  };
+  tool.cache_watch = history_watch();
   return tool;
 }
 

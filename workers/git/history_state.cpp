@@ -171,6 +171,10 @@ bool reads_more_than_refs(const json& arguments) {
 
 }  // namespace
 
+std::optional<fs::path> common_git_dir(const fs::path& git_dir, const std::vector<fs::path>& roots) {
+  return common_dir(git_dir, roots);
+}
+
 std::optional<fs::path> find_git_dir(const fs::path& start, const std::vector<fs::path>& roots) {
   for (fs::path dir = start;; dir = dir.parent_path()) {
     if (!inside_roots(dir, roots)) return std::nullopt;

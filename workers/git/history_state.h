@@ -52,4 +52,9 @@ std::optional<std::string> history_cache_key(const json& arguments, const std::v
 std::optional<std::filesystem::path> find_git_dir(const std::filesystem::path& start,
                                                   const std::vector<std::filesystem::path>& roots);
 
+/// The common directory of a git directory: itself, or where its commondir file leads when that
+/// stays inside the roots (nullopt otherwise).
+std::optional<std::filesystem::path> common_git_dir(const std::filesystem::path& git_dir,
+                                                    const std::vector<std::filesystem::path>& roots);
+
 }  // namespace mcpd::git
