@@ -813,3 +813,65 @@ TEST_CASE("result_body serializes a result exactly as MCP has it, the text escap
   CHECK(plain_body["content"][0]["text"] == "line\nnext \x01");
   CHECK_FALSE(plain_body.contains("structuredContent"));
 }
+
+namespace {
+
+TEST_CASE("a validate frame is answered by its own thread, even while a call runs") {
+  Started s("testkit");
+  s.worker.call("c1", "test_sleep", {{"ms", 1500}});
+  wait_running(s.worker);
+  s.worker.send({{"type", "validate"}, {"id", "v1"}, {"tool", "test_sleep"}, {"arguments", {{"ms", 1}}}, {"state", "x"}});
+  auto validated = s.worker.wait_type("validated", 1s);
+  REQUIRE(validated);
+  CHECK((*validated)["id"] == "v1");
+  CHECK((*validated)["current"] == false);  // a tool that vouches for nothing: never current
+  CHECK_FALSE(s.worker.wait_outcome("c1", 10ms).has_value());  // the call is still running
+  CHECK(s.worker.wait_outcome("c1", 5s).has_value());
+}
+
+TEST_CASE("a search result carries its owner's voucher, which holds until the tree changes") {
+  mcpd::test::TempDir t;
+  t.write("a.txt", "needle\n");
+  WorkerHarness::Options options;
+  options.config = json({{"roots", json::array({t.path.string()})}, {"log_level", "info"}}).dump();
+  Started s("search", options);
+  const json args = {{"pattern", "needle"}};
+  // The first calls of a tree run while its watcher is set up: no voucher, not cacheable.
+  json cache;
+  for (int i = 0; i < 500 && cache.is_null(); ++i) {
+    std::string id = "c" + std::to_string(i);
+    s.worker.call(id, "search_text", args);
+    auto result = s.worker.wait_outcome(id);
+    REQUIRE(result);
+    if (result->contains("cache")) cache = (*result)["cache"];
+    else std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(cache.is_object());
+  CHECK(cache["tag"] == t.path.string());
+  auto check = [&](const std::string& id, const std::string& state) {
+    s.worker.send({{"type", "validate"}, {"id", id}, {"tool", "search_text"}, {"arguments", args}, {"state", state}});
+    auto validated = s.worker.wait_for([&](const json& f) { return f["type"] == "validated" && f["id"] == id; });
+    REQUIRE(validated);
+    return (*validated)["current"].get<bool>();
+  };
+  CHECK(check("v1", cache["state"]));
+  CHECK_FALSE(check("v2", "0123456789abcdef0123456789abcdef"));
+  t.write("b.txt", "needle\n");
+  // The worker says so unasked, and the old state no longer holds.
+  auto pushed = s.worker.wait_type("invalidate", 5s);
+  REQUIRE(pushed);
+  CHECK((*pushed)["tags"] == json::array({t.path.string()}));
+  CHECK_FALSE(check("v3", cache["state"]));
+}
+
+TEST_CASE("a validate frame without an id or with arguments that are not an object breaks the protocol") {
+  for (const json& frame : {json{{"type", "validate"}, {"tool", "test_echo"}, {"state", "x"}},
+                            json{{"type", "validate"}, {"id", "v1"}, {"tool", "test_echo"}, {"state", "x"}, {"arguments", 3}}}) {
+    CAPTURE(frame.dump());
+    Started s("testkit");
+    s.worker.send(frame);
+    CHECK(exited_with(s.worker.wait_exit(), 3));
+  }
+}
+
+}  // namespace
