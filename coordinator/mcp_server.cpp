@@ -120,6 +120,7 @@ struct McpServer::Flight {
   std::string tool;
   bool cacheable = false;
   bool vouched = false;        // CachePolicy::custom: stored only with the owner's voucher
+  Clock::time_point started = Clock::now();
   std::size_t interested = 0;  // requests still waiting; at 0 the execution is cancelled
   std::string leader;          // the request that receives progress
   std::unique_ptr<asio::steady_timer> deadline;
@@ -530,15 +531,22 @@ void McpServer::run_or_join(const std::string& request_key, const Tool& tool, co
   std::string call_id = pending.call_id;
 
   SingleFlight<CallOutcome>::Waiter waiter;
-  if (tool.cache == CachePolicy::custom && cacheable) {
+  // A flight started after this request came (it re-runs after a stale check) took its state
+  // later still: its answer is this request's as it is.
+  auto running = flights_.find(key);
+  bool later = running != flights_.end() && running->second->started >= pending.started;
+  if (tool.cache == CachePolicy::custom && cacheable && !later) {
     // The flight's state was taken when it started, perhaps before this request came: its answer
     // is this request's only if its owner still vouches for that state now; else it runs anew.
     waiter = [this, request_key, key, t = &tool, args = arguments](const CallOutcome& outcome) {
       auto waiting = in_flight_.find(request_key);
-      if (outcome.status != CallOutcome::Status::ok || !outcome.voucher || waiting == in_flight_.end())
+      if (outcome.status != CallOutcome::Status::ok || waiting == in_flight_.end())
         return deliver(request_key, outcome, "joined");
       // Out of the finished flight: a cancel meanwhile must not count against a new one.
       waiting->second->flight.reset();
+      // No voucher: the owner could not tell what the answer depended on, so nothing says it is
+      // still this request's answer; it runs on its own.
+      if (!outcome.voucher) return run_or_join(request_key, *t, key, true, args);
       check_voucher(request_key, *t, args, key, outcome.voucher,
                     [this, request_key, key, outcome](bool current, const Tool& tool, json args) {
                       if (current) return deliver(request_key, outcome, "joined");

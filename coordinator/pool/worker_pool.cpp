@@ -12,6 +12,10 @@
 
 namespace mcpd::pool {
 
+namespace {
+constexpr std::size_t kMaxTagsPerInvalidation = 256;
+}
+
 namespace asio = boost::asio;
 using std::chrono::milliseconds;
 
@@ -404,6 +408,9 @@ void WorkerPool::on_frame(Worker& worker, json frame, std::string raw) {
       for (const auto& tag : *list)
         if (tag.is_string() && !tag.get_ref<const std::string&>().empty()) tags.push_back(tag.get<std::string>());
     invalidations_pushed_ += tags.size();
+    // Each tag costs a pass over the cache: a worker naming more at once loses all its answers
+    // in one pass instead, so no frame can keep the loop busy.
+    if (tags.size() > kMaxTagsPerInvalidation) tags = {"/"};
     if (!tags.empty() && invalidated_) invalidated_(owner_name(worker), tags);
     return;
   }
