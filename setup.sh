@@ -110,7 +110,7 @@ timed() {
 # The test binaries the TSan pass runs: the coordinator (event loop, executors, pool, cache) is
 # where threads meet; the tool families are covered by the ASan pass.
 tsan_tests=(mcpd_integration_tests pool_integration_tests pool_policy_tests cache_tests worker_runtime_tests
-            load_tests)
+            load_tests search_mcpd_tests)
 
 # A sanitizer build and its tests, compiled by clang (the C grammar tables keep gcc, so ccache
 # reuses the normal build's objects for them). The ASan+UBSan build is the fuzz build: the fuzz

@@ -841,8 +841,8 @@ TEST_CASE("a search result carries its owner's voucher, which holds until the tr
   for (int i = 0; i < 500 && cache.is_null(); ++i) {
     std::string id = "c" + std::to_string(i);
     s.worker.call(id, "search_text", args);
-    auto result = s.worker.wait_outcome(id);
-    REQUIRE(result);
+    auto result = s.worker.wait_outcome(id, 60s);
+    REQUIRE_MESSAGE(result, "stderr: " << s.worker.stderr_text());
     if (result->contains("cache")) cache = (*result)["cache"];
     else std::this_thread::sleep_for(10ms);
   }

@@ -239,9 +239,12 @@ class CacheKeys : public CacheWatch {
   /// Takes over a finished background creation; true when `e` has a healthy, drained watcher.
   bool ready(Entry& e) {
     if (e.build) {
-      std::lock_guard lock(e.build->mutex);
-      if (!e.build->done) return false;
-      e.watcher = std::move(e.build->watcher);
+      // Held here until the lock is released: resetting e.build under its own mutex could free
+      // the mutex before it is unlocked.
+      std::shared_ptr<Build> build = e.build;
+      std::lock_guard lock(build->mutex);
+      if (!build->done) return false;
+      e.watcher = std::move(build->watcher);
       e.build.reset();
       if (!e.watcher) e.failed_at = std::chrono::steady_clock::now();
     }
