@@ -490,21 +490,39 @@ void McpServer::check_voucher(const std::string& request_key, const Tool& tool, 
   std::string call_id = in_flight_.at(request_key)->call_id;
   const Tool* t = &tool;  // tools_ never changes while the server runs
   ++vouchers_checked_;
+  // Settled once: by the owner's answer, or as stale when the owner takes longer than the tool's
+  // own deadline allows (a legacy thread pool full of stuck handlers, say); the request then runs
+  // under its deadline like any miss, and never waits on an answer that may not come.
+  struct Check {
+    bool settled = false;
+    asio::steady_timer timer;
+    json arguments;
+    std::function<void(bool, const Tool&, json)> then;
+    explicit Check(asio::io_context& loop) : timer(loop) {}
+  };
+  auto check = std::make_shared<Check>(loop_);
+  check->arguments = std::move(arguments);
+  check->then = std::move(then);
+  auto settle = [this, alive, request_key, call_id, t, key, voucher, check](bool current) {
+    if (check->settled || !alive.lock()) return;
+    check->settled = true;
+    check->timer.cancel();
+    auto it = in_flight_.find(request_key);
+    // Cancelled meanwhile (and its id perhaps reused): nobody waits for this.
+    if (it == in_flight_.end() || it->second->call_id != call_id) return;
+    if (!current) {
+      ++vouchers_stale_;
+      cache_.erase_vouched(key, voucher.get());
+    }
+    auto then = std::move(check->then);
+    then(current, *t, std::move(check->arguments));
+  };
+  check->timer.expires_after(timeout_for(tool));
+  check->timer.async_wait([settle](const boost::system::error_code& ec) {
+    if (!ec) settle(false);
+  });
   // The arguments go to the owner and come back: the answer to a stale check runs the call.
-  json sent = arguments;
-  executor_.revalidate(tool, sent, *voucher,
-                       [this, alive, request_key, call_id, t, key, voucher, arguments = std::move(arguments),
-                        then = std::move(then)](bool current) mutable {
-                         if (!alive.lock()) return;
-                         auto it = in_flight_.find(request_key);
-                         // Cancelled meanwhile (and its id perhaps reused): nobody waits for this.
-                         if (it == in_flight_.end() || it->second->call_id != call_id) return;
-                         if (!current) {
-                           ++vouchers_stale_;
-                           cache_.erase_vouched(key, voucher.get());
-                         }
-                         then(current, *t, std::move(arguments));
-                       });
+  executor_.revalidate(tool, check->arguments, *voucher, settle);
 }
 
 void McpServer::drop_vouched(const std::string& owner, const std::vector<std::string>& tags) {
