@@ -129,3 +129,40 @@ TEST_CASE("the tools' cache keys: history tools keyed, status never, diff only b
 }
 
 }  // namespace
+
+#include "history_watch.h"
+
+namespace {
+
+TEST_CASE("the history watch reports a repository whose refs changed, and not one whose index did") {
+  GitRepo repo;
+  build_rich_history(repo);
+  git::HistoryWatch watch;
+  std::vector<std::filesystem::path> roots = {fs::canonical(repo.root())};
+  json args = {{"repo_path", repo.path().string()}};
+  auto tag = watch.tag(args, roots);
+  REQUIRE(tag.has_value());
+  CHECK(*tag == fs::canonical(repo.path() / ".git").string());
+  CHECK(watch.watched() == 1);
+  CHECK(watch.changed().empty());
+  // The work tree and the index are nobody's history: the kernel queued their events before git
+  // returned, and the watch passes over them.
+  repo.write("README.md", "edited\n");
+  repo.git("add README.md");
+  repo.git("status");
+  CHECK(watch.changed().empty());
+  CHECK(watch.watched() == 1);
+  // A new branch is: reported once, and the repository is watched afresh at its next tag.
+  repo.git("branch watched-branch");
+  CHECK(watch.changed() == std::vector<std::string>{*tag});
+  CHECK(watch.changed().empty());
+  CHECK(watch.watched() == 0);
+  REQUIRE(watch.tag(args, roots) == tag);
+  repo.write("README.md", "committed\n");
+  repo.commit("moves the branch");
+  CHECK(watch.changed() == std::vector<std::string>{*tag});
+  // No repository: no tag, nothing watched.
+  CHECK_FALSE(watch.tag({{"repo_path", "/"}}, roots).has_value());
+}
+
+}  // namespace
