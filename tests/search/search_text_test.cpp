@@ -375,3 +375,39 @@ TEST_CASE("the cache key changes when the global gitignore changes") {
   CHECK(k3 != k2);
   CHECK(tools.text(args)["matches"].size() == 0);
 }
+
+namespace {
+
+using namespace mcpd;
+using namespace mcpd::test;
+
+TEST_CASE("a tree's cached listing is not reused once an ignore rule from outside the tree changes") {
+  TempDir home, repo;
+  ScopedEnv h("HOME", home.path.string());
+  ScopedEnv x("XDG_CONFIG_HOME", (home.path / "xdg").string());
+  std::filesystem::create_directories(repo.path / ".git");
+  repo.write("sub/a.txt", "needle\n");
+  repo.write("sub/b.log", "needle\n");
+  SearchTools tools(repo.path / "sub");
+  const json args = {{"pattern", "needle"}, {"output", "files"}};
+  // Until the tree's watcher is up, listings are not kept; then one is reused.
+  bool reused = false;
+  for (int i = 0; i < 1000 && !reused; ++i) {
+    reused = tools.text(args)["stats"]["index"]["listing_reused"] == true;
+    if (!reused) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(reused);
+  auto files = [&] { return tools.text(args)["files"]; };
+  home.write("xdg/git/ignore", "*.log\n");  // the global gitignore
+  CHECK(files() == json::array({"a.txt"}));
+  home.write("other", "*.txt\n");
+  home.write(".gitconfig", "[core]\n\texcludesFile = ~/other\n");  // the config naming it
+  CHECK(files() == json::array({"b.log"}));
+  repo.write(".gitignore", "*\n");  // an ignore file above the searched tree
+  CHECK(files() == json::array());
+  repo.write(".gitignore", "\n");
+  repo.write(".git/info/exclude", "b.log\n");  // its repository's exclude file
+  CHECK(files() == json::array());
+}
+
+}  // namespace

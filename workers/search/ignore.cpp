@@ -1,5 +1,7 @@
 #include "ignore.h"
 
+#include <sys/stat.h>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -293,6 +295,34 @@ std::string global_gitignore_path(std::uint64_t max_bytes) {
   if (xdg_dir.empty()) return "";
   if (auto p = excludes_file_in(xdg_dir + "/git/config", home, max_bytes); !p.empty()) return p;
   return xdg_dir + "/git/ignore";
+}
+
+namespace {
+
+void append_stat(std::string& out, const std::string& file) {
+  struct stat st;
+  if (::stat(file.c_str(), &st) != 0) return;
+  out += "|" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) +
+         "." + std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_ctim.tv_nsec);
+}
+
+}  // namespace
+
+std::string outside_ignore_state(const std::string& dir, std::uint64_t max_bytes) {
+  // The global gitignore is looked up again each time, as each walk does, so an edit of it or of
+  // the git config naming it is seen.
+  std::string global = global_gitignore_path(max_bytes);
+  std::string out = "g:" + global;
+  if (!global.empty()) append_stat(out, global);
+  // rg reads its parents' ignore files, and the exclude file of the repository it is in.
+  std::string parent = dir;
+  while (parent.size() > 1) {
+    parent = parent.substr(0, parent.rfind('/'));
+    if (parent.empty()) parent = "/";
+    for (const char* name : {"/.gitignore", "/.ignore", "/.rgignore", "/.git/info/exclude"})
+      append_stat(out, (parent == "/" ? "" : parent) + name);
+  }
+  return out;
 }
 
 }  // namespace mcpd::search

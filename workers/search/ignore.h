@@ -89,4 +89,11 @@ class IgnoreRules {
 /// regular file) names nothing.
 std::string global_gitignore_path(std::uint64_t max_bytes);
 
+/// The state of every ignore rule a walk of `dir` (canonical, absolute) reads from outside `dir`
+/// itself, as text that changes whenever one of them may have: the global gitignore's path and
+/// stat, and for each parent of `dir` the stat of its .gitignore, .ignore, .rgignore and
+/// .git/info/exclude (inode, size, mtime and ctime). A watcher of `dir` sees none of these, so
+/// whatever is remembered about a walk (a cached listing, a cached answer) is keyed by this too.
+std::string outside_ignore_state(const std::string& dir, std::uint64_t max_bytes);
+
 }  // namespace mcpd::search

@@ -1,5 +1,7 @@
 #include "search_engine.h"
 
+#include "ignore.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -439,7 +441,9 @@ void cache_listing(Tree& tree, const std::string& key, std::uint64_t generation,
 std::shared_ptr<const std::vector<std::string>> SearchEngine::listing(Tree& tree, const WalkFilter& filter,
                                                                       ToolContext& context, bool& reused,
                                                                       bool* walk_missing, std::uint64_t* special) {
-  std::string key = filter.key();
+  // What the walk reads from outside the tree is no watcher's: a listing is reused only while
+  // that is unchanged too.
+  std::string key = filter.key() + '\x1d' + outside_ignore_state(tree.root, settings_.max_file_bytes);
   std::uint64_t generation = 0;
   bool no_index = false;
   {
@@ -932,7 +936,9 @@ json SearchEngine::stream_text(Tree& searched, const Matcher& matcher, const Tex
   std::atomic<std::size_t> finished{0};
   std::vector<std::vector<char>> buffers(threads_);
   // With a tree: the listing, per walker thread, until it passes max_listed_files.
-  const std::string key = query.filter.key();
+  // Keyed as listing() keys it: the filter and what the walk reads from outside the tree.
+  const std::string key =
+      tree ? query.filter.key() + '\x1d' + outside_ignore_state(tree->root, settings_.max_file_bytes) : query.filter.key();
   std::uint64_t generation = 0;
   if (tree) {
     std::lock_guard lock(tree->mutex);

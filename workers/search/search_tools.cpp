@@ -190,31 +190,9 @@ class CacheKeys : public CacheWatch {
     Entry* entry = usable_watcher(target);
     if (!entry) return std::nullopt;
     key += "#" + std::to_string(entry->id) + ":" + std::to_string(entry->watcher->generation());
-    // The user's global gitignore (core.excludesFile), looked up again at each key as each walk
-    // does, so that an edit of it, or of the git config naming it, is never served stale.
-    {
-      std::string global = search::global_gitignore_path(settings_.max_file_bytes);
-      struct stat gst;
-      key += "|g:" + global;
-      if (!global.empty() && ::stat(global.c_str(), &gst) == 0)
-        key += ":" + std::to_string(gst.st_ino) + ":" + std::to_string(gst.st_size) + ":" +
-               std::to_string(gst.st_mtim.tv_sec) + "." + std::to_string(gst.st_mtim.tv_nsec);
-    }
-    // Ignore files above the searched directory apply too (rg reads its parents' ignore files, and
-    // the exclude file of the repository it is in).
-    std::string dir = target;
-    while (dir.size() > 1) {
-      dir = dir.substr(0, dir.rfind('/'));
-      if (dir.empty()) dir = "/";
-      for (const char* name : {"/.gitignore", "/.ignore", "/.rgignore", "/.git/info/exclude"}) {
-        struct stat ist;
-        std::string file = (dir == "/" ? "" : dir) + name;
-        if (::stat(file.c_str(), &ist) == 0)
-          key += "|" + std::to_string(ist.st_ino) + ":" + std::to_string(ist.st_size) + ":" +
-                 std::to_string(ist.st_mtim.tv_nsec) + ":" + std::to_string(ist.st_mtim.tv_sec) + ":" +
-                 std::to_string(ist.st_ctim.tv_nsec);
-      }
-    }
+    // The ignore rules read from outside the watched tree: the global gitignore, the ignore files
+    // above it and its repository's exclude file.
+    key += "|" + search::outside_ignore_state(target, settings_.max_file_bytes);
     return key;
   }
 
