@@ -689,14 +689,16 @@ class Freshness {
       std::optional<Check> check;
       {
         std::unique_lock lock(mutex_);
-        wake_.wait_until(lock, next_poll, [this] { return !checks_.empty(); });
+        // A kind with nothing watched has nothing to poll: it wakes only for checks.
+        if (watches_.empty()) wake_.wait(lock, [this] { return !checks_.empty(); });
+        else wake_.wait_until(lock, next_poll, [this] { return !checks_.empty(); });
         if (!checks_.empty()) {
           check = std::move(checks_.front());
           checks_.pop_front();
         }
       }
       if (check) answer(*check);
-      if (Clock::now() >= next_poll) {
+      if (!watches_.empty() && Clock::now() >= next_poll) {
         push_changes();
         next_poll = Clock::now() + kFreshnessInterval;
       }
