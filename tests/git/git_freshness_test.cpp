@@ -8,6 +8,7 @@
 
 #include "eventually.h"
 #include "git_fixture.h"
+#include "git_mcpd_fixture.h"
 #include "history_state.h"
 #include "mcp_client.h"
 
@@ -17,19 +18,7 @@ using namespace mcpd;
 using namespace mcpd::test;
 using namespace std::chrono_literals;
 
-std::unique_ptr<McpClient> start(const GitRepo& repo) {
-  std::vector<std::string> argv = {std::string(MCPD_BINARY_DIR) + "/bin/mcpd", "--root", repo.root().string()};
-  ChildProcess::Options options;
-  options.stderr_path = std::string(MCPD_BINARY_DIR) + "/tests/git/mcpd-freshness-stderr.log";
-  auto client = std::make_unique<McpClient>(argv, options);
-  client->initialize();
-  return client;
-}
-
-json with_repo(const GitRepo& repo, json arguments = json::object()) {
-  arguments["repo_path"] = repo.path().string();
-  return arguments;
-}
+std::unique_ptr<McpClient> start(const GitRepo& repo) { return start_mcpd(repo, "mcpd-freshness-stderr.log"); }
 
 json status(McpClient& client) { return client.call_tool("mcpd_status", json::object())["structuredContent"]; }
 

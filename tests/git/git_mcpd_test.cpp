@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "git_fixture.h"
+#include "git_mcpd_fixture.h"
 #include "history_state.h"
 #include "mcp_client.h"
 
@@ -14,18 +15,7 @@ using namespace mcpd::test;
 using namespace std::chrono_literals;
 
 std::unique_ptr<McpClient> start(const GitRepo& repo, std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {std::string(MCPD_BINARY_DIR) + "/bin/mcpd", "--root", repo.root().string()};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  ChildProcess::Options options;
-  options.stderr_path = std::string(MCPD_BINARY_DIR) + "/tests/git/mcpd-stderr.log";
-  auto client = std::make_unique<McpClient>(argv, options);
-  client->initialize();
-  return client;
-}
-
-json with_repo(const GitRepo& repo, json arguments = json::object()) {
-  arguments["repo_path"] = repo.path().string();
-  return arguments;
+  return start_mcpd(repo, "mcpd-stderr.log", std::move(extra));
 }
 
 TEST_CASE("mcpd lists the git tools with their annotations") {
