@@ -1,4 +1,4 @@
-// The coordinator-side cache key of the search tools: watchers are created in the background (the
+// The search tools' cache key, as their worker computes it: watchers are created in the background (the
 // first call for a tree gives no key, so its result is not cached), bounded in number (least
 // recently used evicted, a directory below a watched one reuses its watcher), and every change in
 // the tree still changes the key.

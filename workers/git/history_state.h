@@ -2,7 +2,8 @@
 // between two commits). Such an answer depends on the arguments and on which commits the names in
 // them point at: HEAD, the refs, and the config (upstreams). Objects never change, so the key is
 // the state of those names, read with stat() and small file reads only and never through libgit2,
-// because it runs on the coordinator's event loop before every call:
+// because it runs before every call and again before each cached answer is served (in the git
+// worker, or on a legacy thread; never on the coordinator's event loop):
 //
 //   - the git directory's path and inode;
 //   - HEAD's content, and the content of the loose ref it points at (a new commit on the current

@@ -273,7 +273,7 @@ class CacheKeys : public CacheWatch {
     ++*building_;
     std::thread([build = e.build, building = building_, target, max_dirs = settings_.max_watched_dirs] {
       std::unique_ptr<search::TreeWatcher> watcher;
-      // Runs in the coordinator: what escapes a thread ends the process. A failure is a watcher
+      // What escapes a thread ends the process. A failure is a watcher
       // that could not be created (retried later), as when inotify refuses.
       try {
         watcher = search::TreeWatcher::create(target, max_dirs);
