@@ -138,7 +138,8 @@ McpServer::McpServer(asio::io_context& loop, const Config& config, Sink out, Exe
       notify_level_(log_level_rank(config.notify_log_level)),
       cache_(LruCache::Limits{static_cast<std::size_t>(config.cache_max_bytes),
                               static_cast<std::size_t>(config.cache_max_entries),
-                              std::chrono::milliseconds(config.cache_ttl_ms)}) {
+                              std::chrono::milliseconds(config.cache_ttl_ms)}),
+      root_dirs_(std::make_shared<const RootDirs>(config.roots)) {
   std::weak_ptr<bool> still = alive_;
   executor_.on_invalidated([this, still](const std::string& owner, const std::vector<std::string>& tags) {
     if (still.lock()) drop_vouched(owner, tags);
@@ -584,23 +585,19 @@ void McpServer::run_or_join(const std::string& request_key, const Tool& tool, co
 }
 
 std::optional<std::string> McpServer::file_identity(const Tool& tool, const json& arguments) const {
-  std::string identity;
+  std::string identity, where;
   for (const auto& arg : tool.path_arguments) {
     auto given = optional_string(arguments, arg);
     if (!given) continue;
-    std::filesystem::path path;
-    try {
-      path = resolve_in_roots(*given, config_.roots);
-    } catch (const ToolError&) {
-      return std::nullopt;
-    }
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+    // Resolved beneath its root as the tool will open it: no canonical path, which costs a
+    // readlink per component of every path of every call.
+    auto st = stat_in_roots(*given, *root_dirs_, &where);
+    if (!st) return std::nullopt;  // the tool will report the bad path itself
     // ctime moves on every content or metadata change, even one that restores the old mtime.
-    identity += path.string() + '\0' + std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino) +
-                ':' + std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) + '.' +
-                std::to_string(st.st_mtim.tv_nsec) + ':' + std::to_string(st.st_ctim.tv_sec) + '.' +
-                std::to_string(st.st_ctim.tv_nsec) + '\n';
+    identity += where + '\0' + std::to_string(st->st_dev) + ':' + std::to_string(st->st_ino) + ':' +
+                std::to_string(st->st_size) + ':' + std::to_string(st->st_mtim.tv_sec) + '.' +
+                std::to_string(st->st_mtim.tv_nsec) + ':' + std::to_string(st->st_ctim.tv_sec) + '.' +
+                std::to_string(st->st_ctim.tv_nsec) + '\n';
   }
   return identity;
 }

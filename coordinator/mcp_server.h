@@ -18,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "cache_key.h"
+#include "roots.h"
 #include "config.h"
 #include "executor.h"
 #include "lru_cache.h"
@@ -166,6 +167,8 @@ class McpServer {
   Metrics metrics_;
   std::uint64_t next_call_ = 0, executions_ = 0;
   std::uint64_t completed_ = 0, failed_ = 0, cancelled_ = 0, timeouts_ = 0, busy_rejections_ = 0;
+  /// The roots, opened once: file identities are taken beneath them.
+  std::shared_ptr<const RootDirs> root_dirs_;
   std::uint64_t vouchers_checked_ = 0, vouchers_stale_ = 0;  // owners asked about an answer; said stale
   json cache_status() const {
     json out = cache_.stats_json();

@@ -192,6 +192,22 @@ OpenedPath open_in_roots(const std::string& path, const ToolContext& context, Pa
   return opened;
 }
 
+std::optional<struct stat> stat_in_roots(const std::string& path, const RootDirs& dirs, std::string* where) {
+  try {
+    Located at = locate(path, dirs.paths());
+    if (dirs.fd(at.root) < 0) return std::nullopt;
+    // The same resolution open_in_roots makes, without opening the file itself: an O_PATH fd
+    // beneath the root, and its fstat.
+    Fd fd(openat_beneath(dirs.fd(at.root), at.relative.c_str(), O_PATH, kResolveBeneath | kResolveNoMagiclinks));
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) != 0) return std::nullopt;
+    if (where) *where = std::to_string(at.root) + ':' + at.relative;
+    return st;
+  } catch (const ToolError&) {
+    return std::nullopt;
+  }
+}
+
 ReadStatus read_bounded(int fd, const struct stat& st, std::uint64_t max_bytes, bool stop_at_nul,
                         std::vector<char>& buffer, std::size_t& size, std::uint64_t* bytes_read) {
   // The first chunk decides about a binary file; later ones are larger to save system calls.

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,12 @@ enum class PathKind { file, directory, file_or_directory };
 /// sockets and devices are refused without being opened for reading). Uses context.root_dirs, or
 /// opens context.roots for this call when none were opened ahead.
 OpenedPath open_in_roots(const std::string& path, const ToolContext& context, PathKind kind);
+
+/// The stat of `path` as open_in_roots would resolve it beneath `dirs` (an O_PATH open, so a FIFO
+/// or device is never opened), and in `where` the root's index and the path relative to it; nullopt
+/// when open_in_roots would refuse the path or it does not exist. For cache keys: three system
+/// calls, where a canonical path costs one per component.
+std::optional<struct stat> stat_in_roots(const std::string& path, const RootDirs& dirs, std::string* where);
 
 /// What read_bounded found.
 enum class ReadStatus { ok, too_large, binary, error };
