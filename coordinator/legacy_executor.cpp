@@ -60,8 +60,7 @@ void LegacyExecutor::execute(CallRequest request, Done done) {
     } else {
       // The state before the handler runs (tool.h, CachePolicy::custom), on this thread: the event
       // loop never runs a family's key.
-      std::optional<CacheVoucher> voucher;
-      if (request.tool->cache == CachePolicy::custom) voucher = cache_voucher(*request.tool, request.arguments, config_.roots);
+      std::optional<CacheVoucher> voucher = cache_voucher(*request.tool, request.arguments, config_.roots);
       outcome = to_outcome(*request.tool, run_tool(*request.tool, request.arguments, context));
       if (voucher && outcome.status == CallOutcome::Status::ok)
         outcome.voucher = std::make_shared<const Voucher>(Voucher{"legacy", std::move(voucher->state), std::move(voucher->tag)});

@@ -273,6 +273,9 @@ class CallRunner {
         diverge_(diverge),
         concurrency_(std::max<std::size_t>(concurrency, 1)) {}
 
+  /// The tools it serves; never changed after construction, so other threads may read them.
+  const std::vector<Tool>& tools() const { return tools_; }
+
   /// Starts the call and watchdog threads; they run until the process exits.
   void start() {
     for (std::size_t i = 0; i < concurrency_; ++i) std::thread([this] { call_loop(); }).detach();
@@ -498,7 +501,7 @@ class CallRunner {
     if (!invalid) {
       // The state before the handler reads anything: a change while it runs moves the state, so
       // the answer is never served for a state it may not reflect.
-      if (tool.cache == CachePolicy::custom) voucher = cache_voucher(tool, call.arguments, config_.roots);
+      voucher = cache_voucher(tool, call.arguments, config_.roots);
       outcome = run_tool(tool, call.arguments, context);
     }
     if (progress.held) channel_.send(*progress.held);
@@ -1069,9 +1072,8 @@ int run_worker(const std::string& kind, std::vector<Tool> tools, std::function<v
 
   Counters counters;
   Telemetry telemetry(channel, log_level_rank(config.log_level), counters);
-  const std::vector<Tool> served = tools;  // the freshness thread's copy: the runner owns its own
   CallRunner runner(config, std::move(tools), channel, telemetry, counters, diverge, max_concurrent_calls);
-  Freshness freshness(config, served, channel);
+  Freshness freshness(config, runner.tools(), channel);
   telemetry.start();
   runner.start();
   freshness.start();
