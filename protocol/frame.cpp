@@ -44,7 +44,7 @@ constexpr std::size_t release_capacity_above = std::size_t{1} << 20;
 }  // namespace
 
 std::string encode_frame(const json& message) {
-  return encode_frame_text(message.dump(-1, ' ', false, json::error_handler_t::replace));
+  return encode_frame_text(dump_json(message));
 }
 
 std::string encode_frame_text(std::string_view json_text) {
@@ -56,7 +56,7 @@ std::string encode_frame_text(std::string_view json_text) {
 }
 
 std::string encode_frame_with_raw(const json& header, std::string_view raw) {
-  std::string head = header.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string head = dump_json(header);
   std::string frame;
   frame.reserve(frame_header_bytes + head.size() + 1 + raw.size());
   put_header(frame, head.size() + 1 + raw.size());

@@ -1,5 +1,6 @@
 #include "json_text.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -47,6 +48,31 @@ std::size_t utf8_sequence(const unsigned char* bytes, std::size_t size) {
 }
 
 }  // namespace
+
+std::size_t plain_json_prefix(std::string_view text) {
+  // Eight bytes at a time: a byte is plain unless it is below 0x20, '"', '\\' or above 0x7F. Each
+  // term sets a byte's high bit when that byte is one of them; a borrow can only start at such a
+  // byte, so it may mark the bytes above it (the byte loop below then finds the first one), never
+  // hide one.
+  constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+  const char* const begin = text.data();
+  const char* p = begin;
+  const char* const end = begin + text.size();
+  while (end - p >= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);
+    const std::uint64_t special =
+        (word - 0x20 * ones) | ((word ^ ('"' * ones)) - ones) | ((word ^ ('\\' * ones)) - ones) | word;
+    if (special & highs) break;
+    p += 8;
+  }
+  while (p != end) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+    ++p;
+  }
+  return static_cast<std::size_t>(p - begin);
+}
 
 std::optional<std::size_t> find_invalid_utf8(std::string_view text) {
   const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
@@ -267,7 +293,7 @@ class JsonChecker {
     ++p_;  // the opening quote
     for (;;) {
       // The common case first: a run of plain ASCII.
-      while (p_ != end_ && *p_ >= 0x20 && *p_ < 0x80 && *p_ != '"' && *p_ != '\\') ++p_;
+      p_ += plain_json_prefix({reinterpret_cast<const char*>(p_), static_cast<std::size_t>(end_ - p_)});
       if (p_ == end_) return fail("unexpected end of input inside a string");
       unsigned char c = *p_;
       if (c == '"') {
@@ -367,6 +393,80 @@ void append_json_string(std::string& out, std::string_view text) {
   }
   out.append(text.data() + run, text.size() - run);
   out += '"';
+}
+
+
+namespace {
+
+void append_string_value(std::string& out, const std::string& text) {
+  const std::size_t plain = plain_json_prefix(text);
+  if (plain == text.size()) {
+    out += '"';
+    out += text;
+    out += '"';
+    return;
+  }
+  // Invalid UTF-8 is rare (a quoted binary file): nlohmann's replace handler has the last word on
+  // how it is mended, so such a string goes through it.
+  if (find_invalid_utf8(std::string_view(text).substr(plain))) {
+    out += json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+    return;
+  }
+  append_json_string(out, text);
+}
+
+}  // namespace
+
+void append_json(std::string& out, const json& value) {
+  switch (value.type()) {
+    case json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [key, member] : value.get_ref<const json::object_t&>()) {
+        if (!first) out += ',';
+        first = false;
+        append_string_value(out, key);
+        out += ':';
+        append_json(out, member);
+      }
+      out += '}';
+      return;
+    }
+    case json::value_t::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& element : value.get_ref<const json::array_t&>()) {
+        if (!first) out += ',';
+        first = false;
+        append_json(out, element);
+      }
+      out += ']';
+      return;
+    }
+    case json::value_t::string: append_string_value(out, value.get_ref<const std::string&>()); return;
+    case json::value_t::boolean: out += value.get<bool>() ? "true" : "false"; return;
+    case json::value_t::null: out += "null"; return;
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned: {
+      char digits[24];
+      auto end = value.is_number_unsigned()
+                     ? std::to_chars(digits, digits + sizeof digits, value.get<std::uint64_t>()).ptr
+                     : std::to_chars(digits, digits + sizeof digits, value.get<std::int64_t>()).ptr;
+      out.append(digits, end);
+      return;
+    }
+    default:
+      // Floating point (nlohmann's shortest round-trip form, "1.0" for integral values), binary
+      // and discarded values: rare on the hot paths, so nlohmann writes them.
+      out += value.dump(-1, ' ', false, json::error_handler_t::replace);
+      return;
+  }
+}
+
+std::string dump_json(const json& value) {
+  std::string out;
+  append_json(out, value);
+  return out;
 }
 
 

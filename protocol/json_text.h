@@ -19,6 +19,9 @@ using json = nlohmann::json;
 /// U+10FFFF, and sequences cut short (including at the end of `text`).
 std::optional<std::size_t> find_invalid_utf8(std::string_view text);
 
+/// Length of the longest prefix of `text` that a JSON string holds as it is: no byte below 0x20,
+/// no '"', no backslash, nothing above 0x7F. Scans eight bytes at a step.
+std::size_t plain_json_prefix(std::string_view text);
 /// True if `text` is well-formed UTF-8 (see find_invalid_utf8).
 bool is_valid_utf8(std::string_view text);
 
@@ -47,6 +50,12 @@ JsonText parse_json_text(std::string_view text, std::size_t max_depth = default_
 /// are copied whole instead of going through a json value and its serializer byte by byte.
 void append_json_string(std::string& out, std::string_view text);
 
+/// Appends `value` serialized compactly, byte for byte as nlohmann's dump(-1, ' ', false,
+/// error_handler_t::replace) writes it, at a fraction of the cost: runs of plain bytes in strings
+/// are copied whole, integers written with to_chars.
+void append_json(std::string& out, const json& value);
+/// `value` serialized as append_json writes it.
+std::string dump_json(const json& value);
 /// Checks that `text` is exactly one JSON text (UTF-8, nesting within max_depth) without building
 /// a value: for bytes that are passed on as they are. nullopt if it is; else why not, worded as
 /// parse_json_text words it. `too_deep` (optional) is set when nesting alone was refused.

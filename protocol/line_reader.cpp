@@ -96,7 +96,7 @@ ParsedLine decode_line(std::string_view line, std::size_t max_depth) {
 }
 
 std::string encode_line(const json& message) {
-  std::string line = message.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string line = dump_json(message);
   line.push_back('\n');
   return line;
 }

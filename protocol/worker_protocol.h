@@ -7,7 +7,10 @@
 // another protocol version, or any frame it cannot parse, kills the worker and reports it.
 //
 // coordinator -> worker
-//   {"type":"call","id":"c42","tool":"code_parse","arguments":{...},"deadline_ms":30000}
+//   {"type":"call","id":"c42","tool":"code_parse","arguments":{...},"validated":true,"deadline_ms":30000}
+//                                           validated: the coordinator checked the arguments
+//                                           against the tool's input schema (absent: false, and
+//                                           the worker checks them itself)
 //   {"type":"cancel","id":"c42"}            stop call c42; the worker answers it with an error
 //                                           frame of kind "cancelled" (or its result, if it won)
 //   {"type":"ping","seq":7}                 health check; answered by pong at once, even mid-call

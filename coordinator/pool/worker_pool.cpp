@@ -233,14 +233,13 @@ void WorkerPool::dispatch() {
     running_[call->id] = call;
     auto remaining = std::chrono::duration_cast<milliseconds>(call->deadline - Clock::now());
     // Written out by hand: a json object around the arguments would copy them first.
-    constexpr auto replace = json::error_handler_t::replace;
     std::string frame = R"({"type":"call","id":)";
     append_json_string(frame, call->id);
     frame += R"(,"tool":)";
     append_json_string(frame, call->tool);
     frame += R"(,"arguments":)";
-    frame += call->arguments.dump(-1, ' ', false, replace);
-    frame += R"(,"deadline_ms":)";
+    append_json(frame, call->arguments);
+    frame += R"(,"validated":true,"deadline_ms":)";
     frame += std::to_string(std::max<std::int64_t>(1, remaining.count()));
     frame += '}';
     best->send_text(frame);

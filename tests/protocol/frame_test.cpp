@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -11,6 +13,8 @@ using mcpd::encode_frame_text;
 using mcpd::encode_frame_with_raw;
 using mcpd::check_json_text;
 using mcpd::parse_json_text;
+using mcpd::plain_json_prefix;
+using mcpd::dump_json;
 using mcpd::FrameReader;
 using mcpd::json;
 using EventKind = FrameReader::Event::Kind;
@@ -330,7 +334,9 @@ TEST_CASE("check_json_text takes exactly what nlohmann's parser takes") {
       R"({"a":[1,-2,3.5,4e10,-0.5E-3,true,false,null],"b":{"c":"x\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"},"d":[]})",
       "[\"caf\xC3\xA9\",\"\xE2\x82\xAC\",\"\xF0\x9F\x98\x80\",{},[[]],0]",
       R"(  {"k" : [ 1 , { "n" : null } ] }  )",
-      "\"plain\"", "12", "-0", "true"};
+      "\"plain\"", "12", "-0", "true",
+      // Strings longer than the checker's eight-byte step, so a mutation lands in every lane of it.
+      R"({"a member name of 24 b":"a string of some length, then \"quoted\" words and a tail"})"};
   const std::string bytes = std::string(1, '\0') + "{}[]\":,.-+eE0123456789tfnu\\ \t\n\x01\x7F\x80\xBF\xC0\xC2\xE0\xED\xF0\xF4\xF5\xFF";
   std::size_t judged = 0;
   auto judge = [&](const std::string& text) {
@@ -360,4 +366,69 @@ TEST_CASE("check_json_text takes exactly what nlohmann's parser takes") {
   CHECK(check_json_text(std::string(600, '[') + std::string(600, ']'), 512, &too_deep).has_value());
   CHECK(too_deep);
   CHECK_FALSE(check_json_text(std::string(512, '[') + std::string(512, ']'), 512).has_value());
+}
+
+TEST_CASE("plain_json_prefix stops at the first byte a JSON string cannot hold as it is") {
+  auto naive = [](const std::string& text) {
+    std::size_t i = 0;
+    while (i < text.size()) {
+      const auto c = static_cast<unsigned char>(text[i]);
+      if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+      ++i;
+    }
+    return i;
+  };
+  std::mt19937 rng(7);
+  const std::string specials = std::string(1, '\0') + "\x1F\"\\\x80\xFF\x7F\x20!#[]";
+  for (int round = 0; round < 20000; ++round) {
+    std::string text(rng() % 40, 'a');
+    for (auto& c : text) c = static_cast<char>('a' + rng() % 26);
+    // One or two bytes from the edges of the classes, anywhere in the text.
+    for (int k = rng() % 3; k > 0 && !text.empty(); --k) text[rng() % text.size()] = specials[rng() % specials.size()];
+    CAPTURE(text);
+    REQUIRE(plain_json_prefix(text) == naive(text));
+  }
+  CHECK(plain_json_prefix("0123456789abcdef\"") == 16);
+  CHECK(plain_json_prefix("") == 0);
+}
+
+TEST_CASE("dump_json writes what nlohmann's dump with the replace handler writes") {
+  std::mt19937_64 rng(11);
+  const std::string bytes = std::string(1, '\0') + "aZ09 \"\\/\b\f\n\r\t\x01\x1F\x7F" +
+                            "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\x80\xBF\xC0\xC3\xED\xA0\x80\xF4\x90\xFF";
+  auto text = [&] {
+    std::string t;
+    // Mostly long plain runs, so the eight-byte scan is crossed at every offset.
+    for (auto n = rng() % 24; n > 0; --n) t += rng() % 3 ? static_cast<char>('a' + rng() % 26) : bytes[rng() % bytes.size()];
+    return t;
+  };
+  const std::vector<double> doubles = {0.0, -0.0, 1.0, -2.5, 1e10, 1e-7, 3.141592653589793, 1e300, 5e-324,
+                                       123456789012345678.0, std::nan(""), INFINITY};
+  std::function<json(int)> value = [&](int depth) -> json {
+    switch (rng() % (depth > 3 ? 6 : 8)) {
+      case 0: return nullptr;
+      case 1: return rng() % 2 == 0;
+      case 2: return static_cast<std::int64_t>(rng()) >> (rng() % 64);
+      case 3: return rng();  // unsigned, past INT64_MAX half the time
+      case 4: return doubles[rng() % doubles.size()];
+      case 5: return text();
+      case 6: {
+        json a = json::array();
+        for (auto n = rng() % 4; n > 0; --n) a.push_back(value(depth + 1));
+        return a;
+      }
+      default: {
+        json o = json::object();
+        for (auto n = rng() % 4; n > 0; --n) o[text()] = value(depth + 1);
+        return o;
+      }
+    }
+  };
+  for (int round = 0; round < 20000; ++round) {
+    json v = value(0);
+    const std::string theirs = v.dump(-1, ' ', false, json::error_handler_t::replace);
+    CAPTURE(theirs);
+    REQUIRE(dump_json(v) == theirs);
+  }
+  CHECK(dump_json(json::binary({1, 2})) == json(json::binary({1, 2})).dump());
 }

@@ -236,6 +236,25 @@ TEST_CASE("arguments outside the tool's schema are a tool_error naming the argum
   CHECK(contains((*missing)["message"], "ms"));
 }
 
+TEST_CASE("a call the coordinator marks validated is not checked again; a bad mark is a protocol error") {
+  Started s("testkit");
+  // test_echo refuses members it does not name: unmarked, the worker checks and refuses.
+  const json extra = {{"value", 1}, {"extra", 2}};
+  s.worker.call("c1", "test_echo", extra);
+  auto refused = s.worker.wait_outcome("c1");
+  REQUIRE(refused);
+  CHECK((*refused)["kind"] == "tool_error");
+  CHECK(contains((*refused)["message"], "extra"));
+  // Marked as validated by the coordinator, the same arguments reach the handler.
+  s.worker.send({{"type", "call"}, {"id", "c2"}, {"tool", "test_echo"}, {"arguments", extra}, {"validated", true}});
+  auto ran = s.worker.wait_outcome("c2");
+  REQUIRE(ran);
+  CHECK((*ran)["type"] == "result");
+  s.worker.send({{"type", "call"}, {"id", "c3"}, {"tool", "test_echo"}, {"arguments", extra}, {"validated", "yes"}});
+  CHECK(exited_with(s.worker.wait_exit(), 3));
+  CHECK(contains(s.worker.stderr_text(), "\"validated\" that is not a boolean"));
+}
+
 TEST_CASE("a call to a tool the worker does not serve is answered unknown_tool") {
   Started s("parser");
   s.worker.call("c1", "test_sleep", {{"ms", 1}});

@@ -29,14 +29,13 @@ ToolRun run_tool(const Tool& tool, const json& arguments, ToolContext& context) 
 }
 
 std::string result_body(const Tool& tool, const ToolResult& result) {
-  constexpr auto replace = json::error_handler_t::replace;
   std::string body = R"({"content":[{"type":"text","text":)";
   if (tool.output_schema.is_null()) {
-    body += json(result.text).dump(-1, ' ', false, replace);
+    append_json(body, json(result.text));
     body += R"(}],"isError":false})";
     return body;
   }
-  std::string structured = result.structured.dump(-1, ' ', false, replace);
+  std::string structured = dump_json(result.structured);
   body.reserve(2 * structured.size() + 96);
   append_json_string(body, structured);
   body += R"(}],"structuredContent":)";

@@ -253,6 +253,7 @@ struct CallRequest {
   std::string tool;
   json arguments = json::object();
   std::optional<milliseconds> deadline;  // from the frame; else the tool's default_timeout
+  bool validated = false;                // the coordinator checked arguments against the schema
 };
 
 /// Runs calls on call threads of its own (one, unless the kind runs several calls at once), so the
@@ -488,10 +489,11 @@ class CallRunner {
     if (debug) telemetry_.log("debug", "call started", {{"call", call.id}, {"tool", tool.name}});
     auto started = Clock::now();
     ToolRun outcome;
-    // The coordinator validated the arguments already; checking again keeps a handler from ever
-    // seeing arguments its schema excludes (some index into them without looking).
+    // A handler never sees arguments its schema excludes (some index into them without looking).
+    // A call the coordinator marks validated was checked against the same schema (both take it
+    // from the family's library), so it is not checked twice.
     std::optional<std::string> invalid;
-    if (tool.input_schema.is_object() || tool.input_schema.is_boolean())
+    if (!call.validated && (tool.input_schema.is_object() || tool.input_schema.is_boolean()))
       invalid = validate_schema(tool.input_schema, call.arguments);
     if (invalid) {
       outcome.status = ToolRun::Status::tool_error;
@@ -783,7 +785,7 @@ class FrameLoop {
   }
 
  private:
-  void dispatch(const json& frame) {
+  void dispatch(json& frame) {
     auto type = frame.find("type");
     if (type == frame.end() || !type->is_string()) broken("a frame without a string \"type\"");
     const std::string& name = type->get_ref<const std::string&>();
@@ -796,7 +798,7 @@ class FrameLoop {
                              json::object()};
       if (auto arguments = frame.find("arguments"); arguments != frame.end()) {
         if (!arguments->is_object()) broken("validate '" + check.id + "' with \"arguments\" that are not an object");
-        check.arguments = *arguments;
+        check.arguments = std::move(*arguments);
       }
       freshness_.validate(std::move(check));
     } else if (name == "ping") {
@@ -819,13 +821,18 @@ class FrameLoop {
     }
   }
 
-  CallRequest parse_call(const json& frame) {
+  /// The call in `frame`, whose arguments it takes.
+  CallRequest parse_call(json& frame) {
     CallRequest call;
     call.id = string_member(frame, "id");
     call.tool = string_member(frame, "tool");
     if (auto arguments = frame.find("arguments"); arguments != frame.end()) {
       if (!arguments->is_object()) broken("call '" + call.id + "' with \"arguments\" that are not an object");
-      call.arguments = *arguments;
+      call.arguments = std::move(*arguments);
+    }
+    if (auto validated = frame.find("validated"); validated != frame.end()) {
+      if (!validated->is_boolean()) broken("call '" + call.id + "' with a \"validated\" that is not a boolean");
+      call.validated = validated->get<bool>();
     }
     if (auto deadline = frame.find("deadline_ms"); deadline != frame.end()) {
       if (!deadline->is_number() || deadline->get<double>() <= 0)
