@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace mcpd {
 
@@ -140,9 +141,9 @@ std::string without_exception_tag(std::string_view what) {
   return std::string(what);
 }
 
-}  // namespace
-
-JsonText parse_json_text(std::string_view text, std::size_t max_depth) {
+/// nlohmann's parser behind the checks it lacks: for the texts the fast path refuses, whose
+/// messages say what nlohmann found.
+JsonText parse_with_nlohmann(std::string_view text, std::size_t max_depth) {
   JsonText out;
   if (nests_deeper_than(text, max_depth)) {
     out.error = "nesting deeper than " + std::to_string(max_depth) + " levels";
@@ -166,8 +167,6 @@ JsonText parse_json_text(std::string_view text, std::size_t max_depth) {
   }
   return out;
 }
-
-namespace {
 
 /// RFC 8259's grammar, checked in one pass without building anything: the coordinator's check of
 /// the bytes a worker hands it to pass on (a result's raw part). nlohmann's SAX parser would do
@@ -366,6 +365,193 @@ class JsonChecker {
 std::optional<std::string> check_json_text(std::string_view text, std::size_t max_depth, bool* too_deep) {
   if (too_deep) *too_deep = false;
   return JsonChecker(text, max_depth).run(too_deep);
+}
+
+namespace {
+
+/// Builds the value of a text JsonChecker has passed, so it looks for no errors. It makes what
+/// nlohmann's parser makes: an integer without '-' that fits is unsigned, one with '-' signed,
+/// anything else a double; a repeated member name keeps the last value. Iterative, as the checker.
+class DomBuilder {
+ public:
+  explicit DomBuilder(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+
+  json run() {
+    json root;
+    std::vector<json*> open;  // the containers being filled, innermost last
+    json* slot = &root;       // where the next value goes
+    for (;;) {
+      skip_blanks();
+      const char c = *p_;
+      if (c == '{' || c == '[') {
+        ++p_;
+        *slot = c == '{' ? json::object() : json::array();
+        open.push_back(slot);
+        skip_blanks();
+        if (*p_ == '}' || *p_ == ']') {
+          ++p_;
+          open.pop_back();
+        } else {
+          slot = next_slot(*open.back());
+          continue;
+        }
+      } else if (c == '"') {
+        *slot = string();
+      } else if (c == 't') {
+        *slot = true;
+        p_ += 4;
+      } else if (c == 'f') {
+        *slot = false;
+        p_ += 5;
+      } else if (c == 'n') {
+        *slot = nullptr;
+        p_ += 4;
+      } else {
+        *slot = number();
+      }
+      // After a value: close what ends here, then the next slot of the innermost container.
+      for (;;) {
+        if (open.empty()) return root;
+        skip_blanks();
+        if (*p_ == ',') {
+          ++p_;
+          slot = next_slot(*open.back());
+          break;
+        }
+        ++p_;  // '}' or ']'
+        open.pop_back();
+      }
+    }
+  }
+
+ private:
+  void skip_blanks() {
+    while (p_ != end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
+  }
+
+  /// A new element of `container`, after reading its member name if it is an object.
+  json* next_slot(json& container) {
+    if (container.is_array()) {
+      auto& array = container.get_ref<json::array_t&>();
+      array.emplace_back();
+      return &array.back();
+    }
+    skip_blanks();
+    std::string name = string();
+    skip_blanks();
+    ++p_;  // ':'
+    json& member = container.get_ref<json::object_t&>()[std::move(name)];
+    member = json();  // a repeated name starts over
+    return &member;
+  }
+
+  static unsigned hex(char c) {
+    if (c >= '0' && c <= '9') return static_cast<unsigned>(c - '0');
+    return static_cast<unsigned>((c | 0x20) - 'a' + 10);
+  }
+
+  unsigned unit() {
+    unsigned value = 0;
+    for (int i = 0; i < 4; ++i) value = value * 16 + hex(p_[i]);
+    p_ += 4;
+    return value;
+  }
+
+  void append_utf8(std::string& out, unsigned code) {
+    if (code < 0x80) {
+      out += static_cast<char>(code);
+    } else if (code < 0x800) {
+      out += static_cast<char>(0xC0 | (code >> 6));
+      out += static_cast<char>(0x80 | (code & 0x3F));
+    } else if (code < 0x10000) {
+      out += static_cast<char>(0xE0 | (code >> 12));
+      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (code & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (code >> 18));
+      out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (code & 0x3F));
+    }
+  }
+
+  std::string string() {
+    ++p_;  // the opening quote
+    std::string out;
+    for (;;) {
+      const std::size_t plain = plain_json_prefix({p_, static_cast<std::size_t>(end_ - p_)});
+      out.append(p_, plain);
+      p_ += plain;
+      const char c = *p_;
+      if (c == '"') {
+        ++p_;
+        return out;
+      }
+      if (c != '\\') {  // a byte of a UTF-8 sequence, already checked
+        out += c;
+        ++p_;
+        continue;
+      }
+      const char escape = p_[1];
+      p_ += 2;
+      switch (escape) {
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          unsigned code = unit();
+          if (code >= 0xD800 && code <= 0xDBFF) {
+            p_ += 2;  // "\\u" of the low half
+            code = 0x10000 + ((code - 0xD800) << 10) + (unit() - 0xDC00);
+          }
+          append_utf8(out, code);
+          break;
+        }
+        default: out += escape;  // '"', '\\' or '/'
+      }
+    }
+  }
+
+  json number() {
+    const char* start = p_;
+    bool integral = true;
+    while (p_ != end_) {
+      const char c = *p_;
+      if (c == '.' || c == 'e' || c == 'E') integral = false;
+      else if (!(c == '-' || c == '+' || (c >= '0' && c <= '9'))) break;
+      ++p_;
+    }
+    if (integral) {
+      if (*start == '-') {
+        std::int64_t value = 0;
+        if (std::from_chars(start, p_, value).ec == std::errc()) return value;
+      } else {
+        std::uint64_t value = 0;
+        if (std::from_chars(start, p_, value).ec == std::errc()) return value;
+      }
+    }
+    // A fraction, an exponent, or an integer past 64 bits: a double, as strtod reads it.
+    std::string copy(start, p_);
+    return std::strtod(copy.c_str(), nullptr);
+  }
+
+  const char* p_;
+  const char* const end_;
+};
+
+}  // namespace
+
+JsonText parse_json_text(std::string_view text, std::size_t max_depth) {
+  // The checker passes exactly the texts nlohmann's parser takes within the depth, at a small
+  // part of its cost; the builder then need look for no errors. A refused text goes through
+  // nlohmann's parser, whose message says what is wrong.
+  if (check_json_text(text, max_depth)) return parse_with_nlohmann(text, max_depth);
+  JsonText out;
+  out.value = DomBuilder(text).run();
+  out.ok = true;
+  return out;
 }
 
 void append_json_string(std::string& out, std::string_view text) {

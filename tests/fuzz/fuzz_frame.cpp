@@ -1,8 +1,8 @@
 // The worker -> coordinator frame stream: bytes cut into reads and split into frames by
 // FrameReader. Besides crashes, it checks FrameReader against a plain model of the format (header,
 // limit, sticky oversize, per-frame errors, the raw part after a newline) and that every frame
-// survives encoding again. The raw part's checker is held to nlohmann's parser: whatever one takes,
-// the other must take.
+// survives encoding again. The JSON fast paths are held to nlohmann's parser: the raw part's checker
+// takes what it takes, and parse_json_text builds the value it builds.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "frame.h"
+#include "json_oracle.h"
 
 using namespace mcpd;
 
@@ -49,13 +50,18 @@ std::string model(std::string_view input, std::size_t max_frame, std::size_t max
       payload = payload.substr(0, newline);
       bool too_deep = false;
       auto problem = check_json_text(raw, max_depth, &too_deep);
-      require(problem.has_value() == !parse_json_text(raw, max_depth).ok);
+      require(problem.has_value() == !oracle::nlohmann_takes(raw, max_depth));
+      JsonText built = parse_json_text(raw, max_depth);
+      require(built.ok == !problem);
+      if (built.ok) require(oracle::same_value(built.value, json::parse(raw)));
       if (problem) {
         events += too_deep ? 'D' : 'J';
         continue;
       }
     }
     JsonText text = parse_json_text(payload, max_depth);
+    require(text.ok == oracle::nlohmann_takes(payload, max_depth));
+    if (text.ok) require(oracle::same_value(text.value, json::parse(payload)));
     events += !text.ok ? (text.too_deep ? 'D' : 'J') : text.value.is_object() ? 'F' : 'N';
   }
   finish_error = !input.empty();

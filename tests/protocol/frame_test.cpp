@@ -1,12 +1,15 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "frame.h"
+#include "json_oracle.h"
 
 using mcpd::encode_frame;
 using mcpd::encode_frame_text;
@@ -21,6 +24,12 @@ using EventKind = FrameReader::Event::Kind;
 using ErrorKind = FrameReader::Error::Kind;
 
 namespace {
+
+using mcpd::oracle::same_value;
+
+bool nlohmann_takes(const std::string& text) {
+  return mcpd::oracle::nlohmann_takes(text, mcpd::default_max_json_depth);
+}
 
 std::string header(std::uint32_t n) {
   return {static_cast<char>(n >> 24), static_cast<char>((n >> 16) & 0xFF),
@@ -341,9 +350,11 @@ TEST_CASE("check_json_text takes exactly what nlohmann's parser takes") {
   std::size_t judged = 0;
   auto judge = [&](const std::string& text) {
     bool ours = !check_json_text(text).has_value();
-    bool theirs = parse_json_text(text).ok;
     CAPTURE(text);
-    CHECK(ours == theirs);
+    CHECK(ours == nlohmann_takes(text));
+    auto parsed = parse_json_text(text);
+    CHECK(parsed.ok == ours);
+    if (parsed.ok && ours) CHECK(same_value(parsed.value, json::parse(text)));
     ++judged;
   };
   for (const auto& seed : seeds) {
@@ -431,4 +442,52 @@ TEST_CASE("dump_json writes what nlohmann's dump with the replace handler writes
     REQUIRE(dump_json(v) == theirs);
   }
   CHECK(dump_json(json::binary({1, 2})) == json(json::binary({1, 2})).dump());
+}
+
+TEST_CASE("parse_json_text builds the value nlohmann's parser builds") {
+  // Texts written with escapes, blanks and number forms nlohmann's dump never writes.
+  const std::vector<std::string> texts = {
+      R"( { "a" : [ 1 , -1 , 0 , -0 , 18446744073709551615 , 18446744073709551616 , -9223372036854775808 ,
+            -9223372036854775809 , 1.5 , -0.0 , 1e2 , 1E-2 , 2.5e+3 , 123456789012345678901234567890 ] } )",
+      R"({"s":"\u0000\u001f\u00e9\u20ac\ud83d\ude00\"\\\/\b\f\n\r\t","k":"cafÃ© ð"})",
+      R"({"dup":1,"dup":{"x":[]},"dup":"last","":null,"t":true,"f":false})",
+      "[[[[[]]]],{},{\"\":{}},\"\"]", "\"lone\"", "-12", "3.0", " null "};
+  for (const auto& text : texts) {
+    CAPTURE(text);
+    auto parsed = parse_json_text(text);
+    REQUIRE(parsed.ok);
+    CHECK(same_value(parsed.value, json::parse(text)));
+  }
+  // And what dump writes of random values, which is most of what crosses a pipe.
+  std::mt19937_64 rng(5);
+  std::function<json(int)> value = [&](int depth) -> json {
+    switch (rng() % (depth > 3 ? 5 : 7)) {
+      case 0: return nullptr;
+      case 1: return static_cast<std::int64_t>(rng()) >> (rng() % 64);
+      case 2: return rng();
+      case 3: return static_cast<double>(static_cast<std::int64_t>(rng())) / static_cast<double>(1 + rng() % 1000);
+      case 4: {
+        std::string t;
+        for (auto n = rng() % 30; n > 0; --n) t += static_cast<char>(rng() % 2 ? 'a' + rng() % 26 : rng() % 0x80);
+        return t + (rng() % 4 ? "" : "\xC3\xA9\xE2\x82\xAC");
+      }
+      case 5: {
+        json a = json::array();
+        for (auto n = rng() % 4; n > 0; --n) a.push_back(value(depth + 1));
+        return a;
+      }
+      default: {
+        json o = json::object();
+        for (auto n = rng() % 4; n > 0; --n) o[std::to_string(rng() % 10)] = value(depth + 1);
+        return o;
+      }
+    }
+  };
+  for (int round = 0; round < 5000; ++round) {
+    const std::string text = value(0).dump();
+    CAPTURE(text);
+    auto parsed = parse_json_text(text);
+    REQUIRE(parsed.ok);
+    REQUIRE(same_value(parsed.value, json::parse(text)));
+  }
 }
