@@ -56,7 +56,10 @@ std::string encode_frame_text(std::string_view json_text) {
 }
 
 std::string encode_frame_with_raw(const json& header, std::string_view raw) {
-  std::string head = dump_json(header);
+  return encode_frame_with_raw_text(dump_json(header), raw);
+}
+
+std::string encode_frame_with_raw_text(std::string_view head, std::string_view raw) {
   std::string frame;
   frame.reserve(frame_header_bytes + head.size() + 1 + raw.size());
   put_header(frame, head.size() + 1 + raw.size());

@@ -31,6 +31,9 @@ std::string encode_frame_text(std::string_view json_text);
 
 /// A frame of `header` (an object) followed by the raw part `raw`, serialized JSON passed on as is.
 std::string encode_frame_with_raw(const json& header, std::string_view raw);
+/// The same, with the header already serialized (compact JSON, no newline): for a hot path that
+/// writes its few members by hand.
+std::string encode_frame_with_raw_text(std::string_view header, std::string_view raw);
 
 /// Splits a byte stream into frames and parses each one. Errors inside one frame (empty, not JSON,
 /// not an object) consume that frame and reading goes on; a header over the limit leaves no way to

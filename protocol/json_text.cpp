@@ -369,57 +369,74 @@ std::optional<std::string> check_json_text(std::string_view text, std::size_t ma
 
 namespace {
 
-/// Builds the value of a text JsonChecker has passed, so it looks for no errors. It makes what
+/// Builds a value in one pass, checking as it goes exactly what JsonChecker checks; at the first
+/// fault it gives up (nullopt), and the caller asks nlohmann's parser what is wrong. It makes what
 /// nlohmann's parser makes: an integer without '-' that fits is unsigned, one with '-' signed,
 /// anything else a double; a repeated member name keeps the last value. Iterative, as the checker.
 class DomBuilder {
  public:
-  explicit DomBuilder(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+  DomBuilder(std::string_view text, std::size_t max_depth)
+      : p_(text.data()), end_(text.data() + text.size()), max_depth_(max_depth) {}
 
-  json run() {
+  std::optional<json> run() {
     json root;
     std::vector<json*> open;  // the containers being filled, innermost last
     json* slot = &root;       // where the next value goes
     for (;;) {
       skip_blanks();
+      if (p_ == end_) return std::nullopt;
       const char c = *p_;
       if (c == '{' || c == '[') {
+        if (open.size() >= max_depth_) return std::nullopt;
         ++p_;
         *slot = c == '{' ? json::object() : json::array();
         open.push_back(slot);
         skip_blanks();
-        if (*p_ == '}' || *p_ == ']') {
+        if (p_ != end_ && *p_ == (c == '{' ? '}' : ']')) {
           ++p_;
           open.pop_back();
         } else {
           slot = next_slot(*open.back());
+          if (!slot) return std::nullopt;
           continue;
         }
       } else if (c == '"') {
-        *slot = string();
+        auto text = string();
+        if (!text) return std::nullopt;
+        *slot = std::move(*text);
       } else if (c == 't') {
+        if (!literal("true")) return std::nullopt;
         *slot = true;
-        p_ += 4;
       } else if (c == 'f') {
+        if (!literal("false")) return std::nullopt;
         *slot = false;
-        p_ += 5;
       } else if (c == 'n') {
+        if (!literal("null")) return std::nullopt;
         *slot = nullptr;
-        p_ += 4;
+      } else if (c == '-' || (c >= '0' && c <= '9')) {
+        if (!number(*slot)) return std::nullopt;
       } else {
-        *slot = number();
+        return std::nullopt;
       }
       // After a value: close what ends here, then the next slot of the innermost container.
       for (;;) {
-        if (open.empty()) return root;
         skip_blanks();
-        if (*p_ == ',') {
-          ++p_;
-          slot = next_slot(*open.back());
-          break;
+        if (open.empty()) {
+          if (p_ != end_) return std::nullopt;
+          return root;
         }
-        ++p_;  // '}' or ']'
-        open.pop_back();
+        if (p_ == end_) return std::nullopt;
+        const bool object = open.back()->is_object();
+        if (*p_ == (object ? '}' : ']')) {
+          ++p_;
+          open.pop_back();
+          continue;
+        }
+        if (*p_ != ',') return std::nullopt;
+        ++p_;
+        slot = next_slot(*open.back());
+        if (!slot) return std::nullopt;
+        break;
       }
     }
   }
@@ -429,7 +446,15 @@ class DomBuilder {
     while (p_ != end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
   }
 
-  /// A new element of `container`, after reading its member name if it is an object.
+  bool literal(std::string_view word) {
+    if (static_cast<std::size_t>(end_ - p_) < word.size() || std::memcmp(p_, word.data(), word.size()) != 0)
+      return false;
+    p_ += word.size();
+    return true;
+  }
+
+  /// A new element of `container`, after reading its member name and colon if it is an object;
+  /// nullptr if they are not there.
   json* next_slot(json& container) {
     if (container.is_array()) {
       auto& array = container.get_ref<json::array_t&>();
@@ -437,27 +462,38 @@ class DomBuilder {
       return &array.back();
     }
     skip_blanks();
-    std::string name = string();
+    if (p_ == end_ || *p_ != '"') return nullptr;
+    auto name = string();
+    if (!name) return nullptr;
     skip_blanks();
-    ++p_;  // ':'
-    json& member = container.get_ref<json::object_t&>()[std::move(name)];
+    if (p_ == end_ || *p_ != ':') return nullptr;
+    ++p_;
+    json& member = container.get_ref<json::object_t&>()[std::move(*name)];
     member = json();  // a repeated name starts over
     return &member;
   }
 
-  static unsigned hex(char c) {
-    if (c >= '0' && c <= '9') return static_cast<unsigned>(c - '0');
-    return static_cast<unsigned>((c | 0x20) - 'a' + 10);
+  static int hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
   }
 
-  unsigned unit() {
-    unsigned value = 0;
-    for (int i = 0; i < 4; ++i) value = value * 16 + hex(p_[i]);
+  /// Four hex digits, as a code unit, or -1.
+  long unit() {
+    if (end_ - p_ < 4) return -1;
+    long value = 0;
+    for (int i = 0; i < 4; ++i) {
+      int digit = hex(p_[i]);
+      if (digit < 0) return -1;
+      value = value * 16 + digit;
+    }
     p_ += 4;
     return value;
   }
 
-  void append_utf8(std::string& out, unsigned code) {
+  static void append_utf8(std::string& out, unsigned long code) {
     if (code < 0x80) {
       out += static_cast<char>(code);
     } else if (code < 0x800) {
@@ -475,81 +511,123 @@ class DomBuilder {
     }
   }
 
-  std::string string() {
+  std::optional<std::string> string() {
     ++p_;  // the opening quote
     std::string out;
     for (;;) {
       const std::size_t plain = plain_json_prefix({p_, static_cast<std::size_t>(end_ - p_)});
       out.append(p_, plain);
       p_ += plain;
-      const char c = *p_;
+      if (p_ == end_) return std::nullopt;
+      const auto c = static_cast<unsigned char>(*p_);
       if (c == '"') {
         ++p_;
         return out;
       }
-      if (c != '\\') {  // a byte of a UTF-8 sequence, already checked
-        out += c;
-        ++p_;
+      if (c < 0x20) return std::nullopt;  // a control character must be escaped
+      if (c >= 0x80) {
+        const std::size_t length =
+            utf8_sequence(reinterpret_cast<const unsigned char*>(p_), static_cast<std::size_t>(end_ - p_));
+        if (length == 0) return std::nullopt;
+        out.append(p_, length);
+        p_ += length;
         continue;
       }
+      // A backslash.
+      if (end_ - p_ < 2) return std::nullopt;
       const char escape = p_[1];
       p_ += 2;
       switch (escape) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
         case 'b': out += '\b'; break;
         case 'f': out += '\f'; break;
         case 'n': out += '\n'; break;
         case 'r': out += '\r'; break;
         case 't': out += '\t'; break;
         case 'u': {
-          unsigned code = unit();
+          long code = unit();
+          if (code < 0 || (code >= 0xDC00 && code <= 0xDFFF)) return std::nullopt;
           if (code >= 0xD800 && code <= 0xDBFF) {
-            p_ += 2;  // "\\u" of the low half
-            code = 0x10000 + ((code - 0xD800) << 10) + (unit() - 0xDC00);
+            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return std::nullopt;
+            p_ += 2;
+            long low = unit();
+            if (low < 0xDC00 || low > 0xDFFF) return std::nullopt;
+            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
           }
-          append_utf8(out, code);
+          append_utf8(out, static_cast<unsigned long>(code));
           break;
         }
-        default: out += escape;  // '"', '\\' or '/'
+        default: return std::nullopt;
       }
     }
   }
 
-  json number() {
+  bool digits() {
     const char* start = p_;
+    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    return p_ != start;
+  }
+
+  /// RFC 8259's number into `slot`, as nlohmann reads it; false if it is not one, or is past a
+  /// double's range (which nlohmann's parser refuses).
+  bool number(json& slot) {
+    const char* start = p_;
+    if (*p_ == '-') ++p_;
+    if (p_ == end_) return false;
+    if (*p_ == '0') ++p_;
+    else if (!digits()) return false;
     bool integral = true;
-    while (p_ != end_) {
-      const char c = *p_;
-      if (c == '.' || c == 'e' || c == 'E') integral = false;
-      else if (!(c == '-' || c == '+' || (c >= '0' && c <= '9'))) break;
+    if (p_ != end_ && *p_ == '.') {
       ++p_;
+      integral = false;
+      if (!digits()) return false;
+    }
+    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
+      ++p_;
+      integral = false;
+      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (!digits()) return false;
     }
     if (integral) {
       if (*start == '-') {
         std::int64_t value = 0;
-        if (std::from_chars(start, p_, value).ec == std::errc()) return value;
+        if (std::from_chars(start, p_, value).ec == std::errc()) {
+          slot = value;
+          return true;
+        }
       } else {
         std::uint64_t value = 0;
-        if (std::from_chars(start, p_, value).ec == std::errc()) return value;
+        if (std::from_chars(start, p_, value).ec == std::errc()) {
+          slot = value;
+          return true;
+        }
       }
     }
     // A fraction, an exponent, or an integer past 64 bits: a double, as strtod reads it.
-    std::string copy(start, p_);
-    return std::strtod(copy.c_str(), nullptr);
+    const std::string copy(start, p_);
+    const double value = std::strtod(copy.c_str(), nullptr);
+    if (std::isinf(value)) return false;
+    slot = value;
+    return true;
   }
 
   const char* p_;
   const char* const end_;
+  const std::size_t max_depth_;
 };
 
 }  // namespace
 
 JsonText parse_json_text(std::string_view text, std::size_t max_depth) {
-  // The checker passes exactly the texts nlohmann's parser takes within the depth, at a small
-  // part of its cost; the builder then need look for no errors. A refused text goes through
-  // nlohmann's parser, whose message says what is wrong.
-  if (check_json_text(text, max_depth)) return parse_with_nlohmann(text, max_depth);
+  // One pass that builds the value and checks the text as JsonChecker does, at a small part of
+  // nlohmann's cost. A text it refuses goes through nlohmann's parser, whose message says what
+  // is wrong.
+  auto value = DomBuilder(text, max_depth).run();
+  if (!value) return parse_with_nlohmann(text, max_depth);
   JsonText out;
-  out.value = DomBuilder(text).run();
+  out.value = std::move(*value);
   out.ok = true;
   return out;
 }

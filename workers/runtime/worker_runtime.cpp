@@ -544,9 +544,22 @@ class CallRunner {
     try {
       // The result goes as the frame's raw part, already in the form the client gets: the
       // coordinator checks it and passes it on without parsing it again.
-      json header = {{"type", "result"}, {"id", id}, {"peak_rss_bytes", peak_rss_bytes()}};
-      if (voucher) header["cache"] = {{"state", voucher->state}, {"tag", voucher->tag}};
-      frame = encode_frame_with_raw(header, result_body(tool, outcome.result));
+      // The header is written by hand: a json value for four members cost more than the call's
+      // whole frame handling. The id came in a frame, so it is UTF-8; a tag is a path, which may
+      // not be.
+      std::string header = R"({"type":"result","id":)";
+      append_json_string(header, id);
+      header += R"(,"peak_rss_bytes":)";
+      header += std::to_string(peak_rss_bytes());
+      if (voucher) {
+        header += R"(,"cache":{"state":)";
+        append_json_string(header, voucher->state);
+        header += R"(,"tag":)";
+        append_json(header, json(voucher->tag));
+        header += '}';
+      }
+      header += '}';
+      frame = encode_frame_with_raw_text(header, result_body(tool, outcome.result));
     } catch (const std::exception& e) {
       return error("failed", "tool '" + tool.name + "' returned a result that cannot be sent: " + e.what());
     }
