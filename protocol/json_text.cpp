@@ -1,5 +1,6 @@
 #include "json_text.h"
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -52,9 +53,9 @@ std::size_t utf8_sequence(const unsigned char* bytes, std::size_t size) {
 
 std::size_t plain_json_prefix(std::string_view text) {
   // Eight bytes at a time: a byte is plain unless it is below 0x20, '"', '\\' or above 0x7F. Each
-  // term sets a byte's high bit when that byte is one of them; a borrow can only start at such a
-  // byte, so it may mark the bytes above it (the byte loop below then finds the first one), never
-  // hide one.
+  // term sets a byte's high bit when that byte is one of them. A borrow starts only at such a
+  // byte and runs upward, so it may mark bytes above the first one but never below it: the
+  // lowest marked byte is the first byte that is not plain.
   constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
   const char* const begin = text.data();
   const char* p = begin;
@@ -62,9 +63,10 @@ std::size_t plain_json_prefix(std::string_view text) {
   while (end - p >= 8) {
     std::uint64_t word;
     std::memcpy(&word, p, 8);
+    if constexpr (std::endian::native == std::endian::big) word = __builtin_bswap64(word);
     const std::uint64_t special =
-        (word - 0x20 * ones) | ((word ^ ('"' * ones)) - ones) | ((word ^ ('\\' * ones)) - ones) | word;
-    if (special & highs) break;
+        ((word - 0x20 * ones) | ((word ^ ('"' * ones)) - ones) | ((word ^ ('\\' * ones)) - ones) | word) & highs;
+    if (special) return static_cast<std::size_t>(p - begin) + static_cast<std::size_t>(std::countr_zero(special) / 8);
     p += 8;
   }
   while (p != end) {
