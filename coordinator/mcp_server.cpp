@@ -221,7 +221,7 @@ void McpServer::on_line(std::string_view line) {
     on_batch(parsed.value);
     return;
   }
-  on_message(parsed.value, reply_sink_, text_out_);
+  on_message(std::move(parsed.value), reply_sink_, text_out_);
 }
 
 void McpServer::on_oversize_line(std::size_t bytes) {
@@ -271,13 +271,13 @@ void McpServer::on_batch(const json& batch) {
   collector->maybe_send();
 }
 
-void McpServer::on_message(const json& message, const Sink& sink, const TextSink& text) {
-  ParseOutcome parsed = parse_message(message);
+void McpServer::on_message(json message, const Sink& sink, const TextSink& text) {
+  ParseOutcome parsed = parse_message(std::move(message));
   if (!parsed.ok()) {
     sink(make_error(parsed.error));
     return;
   }
-  const Message& m = *parsed.message;
+  Message& m = *parsed.message;
   if (m.is_response()) return;  // we send no requests, so no response is expected
   if (m.is_notification()) {
     on_notification(m.method, m.params);
@@ -286,14 +286,15 @@ void McpServer::on_message(const json& message, const Sink& sink, const TextSink
   on_request(m.id, m.method, m.params, sink, text);
 }
 
-void McpServer::on_request(const json& id, const std::string& method, const json& params,
+void McpServer::on_request(const json& id, const std::string& method, json& params,
                            const Sink& sink, const TextSink& text) {
   auto reply = std::make_unique<ReplyOnce>(id, method, sink, text);
   if (!params.is_null() && !params.is_object()) {
     reply->error(error_code::invalid_params, "params of '" + method + "' must be an object");
     return;
   }
-  const json& p = params.is_null() ? json::object() : params;
+  json none = json::object();
+  json& p = params.is_null() ? none : params;
   try {
     // Before initialize only ping may come (MCP's lifecycle): anything else would run under a
     // protocol version nobody negotiated. Requests after the initialize response but before
@@ -383,7 +384,7 @@ std::chrono::milliseconds McpServer::timeout_for(const Tool& tool) const {
 // ---------------------------------------------------------------------------------------------
 // tools/call
 
-void McpServer::handle_tools_call(std::unique_ptr<ReplyOnce> reply, const json& params) {
+void McpServer::handle_tools_call(std::unique_ptr<ReplyOnce> reply, json& params) {
   auto given_name = optional_string(params, "name");
   if (!given_name) {
     const json* raw = member(params, "name");
@@ -404,7 +405,8 @@ void McpServer::handle_tools_call(std::unique_ptr<ReplyOnce> reply, const json& 
                  "tools/call 'arguments' must be an object, got " + json_type_name(*given_arguments));
     return;
   }
-  json arguments = given_arguments && given_arguments->is_object() ? *given_arguments : json::object();
+  json arguments = json::object();
+  if (given_arguments && given_arguments->is_object()) arguments = std::move(params["arguments"]);
   if (closing_) {
     reply->error(error_code::internal_error, "server is shutting down and takes no new calls");
     return;

@@ -104,15 +104,16 @@ class McpServer {
   struct Pending;  // one client request in flight
   struct Flight;   // one execution, shared by identical calls (single flight)
 
-  void on_message(const json& message, const Sink& sink, const TextSink& text);
-  void on_request(const json& id, const std::string& method, const json& params, const Sink& sink,
+  void on_message(json message, const Sink& sink, const TextSink& text);
+  void on_request(const json& id, const std::string& method, json& params, const Sink& sink,
                   const TextSink& text);
   void on_notification(const std::string& method, const json& params);
   void on_batch(const json& batch);
 
   json handle_initialize(const json& params);
   json tools_list_result() const;
-  void handle_tools_call(std::unique_ptr<ReplyOnce> reply, const json& params);
+  /// Takes the arguments out of `params`.
+  void handle_tools_call(std::unique_ptr<ReplyOnce> reply, json& params);
   void handle_cancelled(const json& params);
   json status_result();
 

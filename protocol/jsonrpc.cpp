@@ -59,7 +59,7 @@ bool is_valid_id(const json& id) { return id.is_string() || id.is_number_integer
 
 bool is_batch(const json& value) { return value.is_array(); }
 
-ParseOutcome parse_message(const json& value) {
+ParseOutcome parse_message(json value) {
   if (!value.is_object()) {
     return fail("message must be a JSON object, got " + json_type_name(value), nullptr);
   }
@@ -96,7 +96,7 @@ ParseOutcome parse_message(const json& value) {
         return fail("params must be an object or an array, got " + json_type_name(*params),
                     reply_id);
       }
-      message.params = *params;
+      message.params = std::move(*params);
     }
     message.kind = has_id ? Message::Kind::request : Message::Kind::notification;
     if (has_id) message.id = value["id"];
@@ -116,8 +116,8 @@ ParseOutcome parse_message(const json& value) {
     }
     message.kind = Message::Kind::response;
     message.id = id;
-    if (has_result) message.result = value["result"];
-    if (has_error) message.error = value["error"];
+    if (has_result) message.result = std::move(value["result"]);
+    if (has_error) message.error = std::move(value["error"]);
   } else {
     return fail("message has no method, result or error", reply_id);
   }

@@ -65,8 +65,9 @@ struct ParseOutcome {
   bool ok() const { return message.has_value(); }
 };
 
-/// Validates one JSON-RPC 2.0 message (not a batch: see is_batch) and classifies it.
-ParseOutcome parse_message(const json& value);
+/// Validates one JSON-RPC 2.0 message (not a batch: see is_batch) and classifies it, moving its
+/// params, result or error into the Message (pass an rvalue to spare a copy).
+ParseOutcome parse_message(json value);
 
 /// True if the value is a JSON-RPC batch (an array). Whether batches are allowed depends on the
 /// negotiated MCP version (2025-03-26 only), so the server decides; parse_message rejects them.

@@ -158,10 +158,13 @@ Failure validate_object(const json& schema, const json& instance, const std::str
     }
   }
   if (has_properties) {
-    for (const auto& [name, subschema] : properties->items()) {
-      auto value = instance.find(name);
-      if (value == instance.end()) continue;
-      if (auto failure = validate(subschema, *value, member_path(path, name))) return failure;
+    // Walks the instance's members, usually fewer than the schema's properties. Both are sorted
+    // by name, so the first failure found is the same either way.
+    const auto& known = properties->get_ref<const json::object_t&>();
+    for (const auto& [name, value] : instance.get_ref<const json::object_t&>()) {
+      auto subschema = known.find(name);
+      if (subschema == known.end()) continue;
+      if (auto failure = validate(subschema->second, value, member_path(path, name))) return failure;
     }
   }
   return std::nullopt;
@@ -234,12 +237,21 @@ Failure validate(const json& schema, const json& instance, const std::string& pa
   }
   if (!schema.is_object()) return std::nullopt;
 
-  if (schema.contains("type")) {
-    auto types = declared_types(schema);
-    bool matched = false;
-    for (const auto& t : types) matched = matched || has_type(instance, t);
-    if (!matched && !types.empty()) {
-      return fail(path, "must be " + type_list(types) + ", got " + json_type_name(instance));
+  if (auto type = schema.find("type"); type != schema.end()) {
+    // Matched in place; the list of names is made only for the message.
+    bool matched = false, any = false;
+    auto consider = [&](const json& name) {
+      if (!name.is_string()) return;
+      any = true;
+      matched = matched || has_type(instance, name.get_ref<const std::string&>());
+    };
+    if (type->is_array()) {
+      for (const auto& name : *type) consider(name);
+    } else {
+      consider(*type);
+    }
+    if (!matched && any) {
+      return fail(path, "must be " + type_list(declared_types(schema)) + ", got " + json_type_name(instance));
     }
   }
   if (auto allowed = schema.find("enum"); allowed != schema.end() && allowed->is_array()) {
