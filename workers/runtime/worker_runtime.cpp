@@ -310,6 +310,8 @@ class CallRunner {
     if (budget.count() > 0) job.deadline = Clock::now() + budget;
     jobs_.push_back(std::move(job));
     in_flight_ = true;
+    // Notified after unlocking, so the call thread does not wake only to wait for this lock.
+    lock.unlock();
     job_ready_.notify_one();
   }
 
