@@ -196,13 +196,21 @@ void Worker::stop(std::chrono::milliseconds grace) {
 void Worker::send(const json& frame) {
   if (lost_) return;
   write_queue_.push_back(encode_frame(frame));
-  if (!writing_) flush_writes();
+  schedule_flush();
 }
 
 void Worker::send_text(std::string_view frame_json) {
   if (lost_) return;
   write_queue_.push_back(encode_frame_text(frame_json));
-  if (!writing_) flush_writes();
+  schedule_flush();
+}
+
+void Worker::schedule_flush() {
+  if (writing_) return;  // the write under way takes the queue when it completes
+  // Written once the loop's current handler is done: the calls a read of several client lines
+  // dispatches to this worker go in one write, and the worker reads them in one.
+  writing_ = true;
+  asio::post(stdin_.get_executor(), [self = shared_from_this()] { self->flush_writes(); });
 }
 
 void Worker::flush_writes() {

@@ -116,6 +116,7 @@ class Worker : public std::enable_shared_from_this<Worker> {
   void read_stderr();
   void watch_exit();
   void flush_writes();
+  void schedule_flush();  // flush_writes after the running handler, unless a write is under way
   void lose(const std::string& reason);
   void on_exit_status(int status);
   /// The fallback reaper: waitpid(WNOHANG) on a timer, from 5 ms up to 200 ms apart.
@@ -134,7 +135,7 @@ class Worker : public std::enable_shared_from_this<Worker> {
   std::vector<char> read_buffer_, stderr_buffer_;
   std::string stderr_line_;
   std::deque<std::string> write_queue_;
-  bool writing_ = false;
+  bool writing_ = false;  // a write is under way or posted
   bool hello_seen_ = false;
   bool lost_ = false;
   bool reaped_ = false;
