@@ -170,6 +170,37 @@ JsonText parse_with_nlohmann(std::string_view text, std::size_t max_depth) {
   return out;
 }
 
+/// Moves `p` past JSON's blanks (space, tab, newline, carriage return).
+template <typename Byte>
+void skip_json_blanks(const Byte*& p, const Byte* end) {
+  while (p != end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) ++p;
+}
+
+/// Moves `p` past `word` if the text goes on with it.
+template <typename Byte>
+bool take_literal(const Byte*& p, const Byte* end, std::string_view word) {
+  if (static_cast<std::size_t>(end - p) < word.size() || std::memcmp(p, word.data(), word.size()) != 0) return false;
+  p += word.size();
+  return true;
+}
+
+/// The four hex digits of a "\u" escape at `p`, as a code unit, moving `p` past them; -1 (and `p`
+/// unmoved) if they are not there. For both readers below, one on bytes and one on chars.
+template <typename Byte>
+long hex_unit(const Byte*& p, const Byte* end) {
+  if (end - p < 4) return -1;
+  long value = 0;
+  for (int i = 0; i < 4; ++i) {
+    const auto c = static_cast<unsigned char>(p[i]);
+    if (c >= '0' && c <= '9') value = value * 16 + (c - '0');
+    else if (c >= 'a' && c <= 'f') value = value * 16 + (c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') value = value * 16 + (c - 'A' + 10);
+    else return -1;
+  }
+  p += 4;
+  return value;
+}
+
 /// RFC 8259's grammar, checked in one pass without building anything: the coordinator's check of
 /// the bytes a worker hands it to pass on (a result's raw part). nlohmann's SAX parser would do
 /// the same job at about ten times the cost, building a std::string for every token. Iterative,
@@ -249,16 +280,8 @@ class JsonChecker {
   }
   std::string utf8_error() const { return "invalid UTF-8 at byte " + std::to_string(p_ - begin_); }
 
-  void skip_blanks() {
-    while (p_ != end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
-  }
-
-  bool literal(std::string_view word) {
-    if (static_cast<std::size_t>(end_ - p_) < word.size() || std::memcmp(p_, word.data(), word.size()) != 0)
-      return false;
-    p_ += word.size();
-    return true;
-  }
+  void skip_blanks() { skip_json_blanks(p_, end_); }
+  bool literal(std::string_view word) { return take_literal(p_, end_, word); }
 
   /// A member's name and its colon, leaving p_ at its value.
   std::optional<std::string> member_name() {
@@ -270,25 +293,7 @@ class JsonChecker {
     return std::nullopt;
   }
 
-  static int hex(unsigned char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  }
-
-  /// Four hex digits after "\u", as a code unit, or -1.
-  long unit() {
-    if (end_ - p_ < 4) return -1;
-    long value = 0;
-    for (int i = 0; i < 4; ++i) {
-      int digit = hex(p_[i]);
-      if (digit < 0) return -1;
-      value = value * 16 + digit;
-    }
-    p_ += 4;
-    return value;
-  }
+  long unit() { return hex_unit(p_, end_); }
 
   std::optional<std::string> string() {
     ++p_;  // the opening quote
@@ -444,16 +449,8 @@ class DomBuilder {
   }
 
  private:
-  void skip_blanks() {
-    while (p_ != end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
-  }
-
-  bool literal(std::string_view word) {
-    if (static_cast<std::size_t>(end_ - p_) < word.size() || std::memcmp(p_, word.data(), word.size()) != 0)
-      return false;
-    p_ += word.size();
-    return true;
-  }
+  void skip_blanks() { skip_json_blanks(p_, end_); }
+  bool literal(std::string_view word) { return take_literal(p_, end_, word); }
 
   /// A new element of `container`, after reading its member name and colon if it is an object;
   /// nullptr if they are not there.
@@ -475,25 +472,7 @@ class DomBuilder {
     return &member;
   }
 
-  static int hex(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  }
-
-  /// Four hex digits, as a code unit, or -1.
-  long unit() {
-    if (end_ - p_ < 4) return -1;
-    long value = 0;
-    for (int i = 0; i < 4; ++i) {
-      int digit = hex(p_[i]);
-      if (digit < 0) return -1;
-      value = value * 16 + digit;
-    }
-    p_ += 4;
-    return value;
-  }
+  long unit() { return hex_unit(p_, end_); }
 
   static void append_utf8(std::string& out, unsigned long code) {
     if (code < 0x80) {
