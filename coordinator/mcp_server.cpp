@@ -293,8 +293,8 @@ void McpServer::on_request(const json& id, const std::string& method, json& para
     reply->error(error_code::invalid_params, "params of '" + method + "' must be an object");
     return;
   }
-  json none = json::object();
-  json& p = params.is_null() ? none : params;
+  if (params.is_null()) params = json::object();
+  json& p = params;
   try {
     // Before initialize only ping may come (MCP's lifecycle): anything else would run under a
     // protocol version nobody negotiated. Requests after the initialize response but before
