@@ -641,9 +641,7 @@ void append_json_string(std::string& out, std::string_view text) {
 }
 
 
-namespace {
-
-void append_string_value(std::string& out, const std::string& text) {
+void append_json_text(std::string& out, std::string_view text) {
   const std::size_t plain = plain_json_prefix(text);
   if (plain == text.size()) {
     out += '"';
@@ -653,14 +651,12 @@ void append_string_value(std::string& out, const std::string& text) {
   }
   // Invalid UTF-8 is rare (a quoted binary file): nlohmann's replace handler has the last word on
   // how it is mended, so such a string goes through it.
-  if (find_invalid_utf8(std::string_view(text).substr(plain))) {
-    out += json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+  if (find_invalid_utf8(text.substr(plain))) {
+    out += json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
     return;
   }
   append_json_string(out, text);
 }
-
-}  // namespace
 
 void append_json(std::string& out, const json& value) {
   switch (value.type()) {
@@ -670,7 +666,7 @@ void append_json(std::string& out, const json& value) {
       for (const auto& [key, member] : value.get_ref<const json::object_t&>()) {
         if (!first) out += ',';
         first = false;
-        append_string_value(out, key);
+        append_json_text(out, key);
         out += ':';
         append_json(out, member);
       }
@@ -688,7 +684,7 @@ void append_json(std::string& out, const json& value) {
       out += ']';
       return;
     }
-    case json::value_t::string: append_string_value(out, value.get_ref<const std::string&>()); return;
+    case json::value_t::string: append_json_text(out, value.get_ref<const std::string&>()); return;
     case json::value_t::boolean: out += value.get<bool>() ? "true" : "false"; return;
     case json::value_t::null: out += "null"; return;
     case json::value_t::number_integer:
@@ -713,6 +709,5 @@ std::string dump_json(const json& value) {
   append_json(out, value);
   return out;
 }
-
 
 }  // namespace mcpd

@@ -50,6 +50,9 @@ JsonText parse_json_text(std::string_view text, std::size_t max_depth = default_
 /// are copied whole instead of going through a json value and its serializer byte by byte.
 void append_json_string(std::string& out, std::string_view text);
 
+/// Appends `text` as a JSON string, as append_json writes a string value: any bytes, invalid
+/// UTF-8 mended as nlohmann's replace handler mends it.
+void append_json_text(std::string& out, std::string_view text);
 /// Appends `value` serialized compactly, byte for byte as nlohmann's dump(-1, ' ', false,
 /// error_handler_t::replace) writes it, at a fraction of the cost: runs of plain bytes in strings
 /// are copied whole, integers written with to_chars.

@@ -442,6 +442,13 @@ TEST_CASE("dump_json writes what nlohmann's dump with the replace handler writes
     REQUIRE(dump_json(v) == theirs);
   }
   CHECK(dump_json(json::binary({1, 2})) == json(json::binary({1, 2})).dump());
+  for (int round = 0; round < 2000; ++round) {
+    const std::string t = text();
+    std::string ours = "x";
+    mcpd::append_json_text(ours, t);
+    CAPTURE(t);
+    REQUIRE(ours == "x" + json(t).dump(-1, ' ', false, json::error_handler_t::replace));
+  }
 }
 
 TEST_CASE("parse_json_text builds the value nlohmann's parser builds") {

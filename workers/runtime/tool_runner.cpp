@@ -31,7 +31,7 @@ ToolRun run_tool(const Tool& tool, const json& arguments, ToolContext& context) 
 std::string result_body(const Tool& tool, const ToolResult& result) {
   std::string body = R"({"content":[{"type":"text","text":)";
   if (tool.output_schema.is_null()) {
-    append_json(body, json(result.text));
+    append_json_text(body, result.text);
     body += R"(}],"isError":false})";
     return body;
   }

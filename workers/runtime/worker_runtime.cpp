@@ -558,7 +558,7 @@ class CallRunner {
         header += R"(,"cache":{"state":)";
         append_json_string(header, voucher->state);
         header += R"(,"tag":)";
-        append_json(header, json(voucher->tag));
+        append_json_text(header, voucher->tag);
         header += '}';
       }
       header += '}';
